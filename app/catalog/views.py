@@ -1,0 +1,80 @@
+"""The catalog: browse, search and filter the mirrored datasets."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, request, url_for
+from sqlalchemy import select
+
+from app.catalog.params import parse_browse_args, query_string_args
+from app.catalog.search import SearchQuery, search
+from app.extensions import db
+from app.htmx import render, wants_fragment
+from app.models import Dataset, DatasetAlias
+
+bp = Blueprint("catalog", __name__)
+
+
+class BrowseLinks:
+    """URLs for the links on a results page, each a variation of the current query."""
+
+    def __init__(self, query: SearchQuery) -> None:
+        self.query = query
+
+    def _url(self, **changes) -> str:
+        return url_for("catalog.browse", **query_string_args(self.query, **changes))
+
+    def page(self, number: int) -> str:
+        return self._url(page=number)
+
+    def without(self, facet: str, value: str) -> str:
+        remaining = [v for v in self.query.filters.get(facet, ()) if v != value]
+        return self._url(page=1, **{facet: remaining})
+
+    def without_text(self) -> str:
+        return self._url(page=1, q="", sort=None if self.query.sort == "relevance" else self.query.sort)
+
+    def clear_filters(self) -> str:
+        return self._url(page=1, **{facet: [] for facet in self.query.filters})
+
+    def current(self) -> str:
+        return self._url()
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("catalog.browse"))
+
+
+@bp.get("/datasets")
+def browse():
+    query, problems = parse_browse_args(request.args)
+    result = search(db.session, query)
+    notices = problems + result.notices
+    links = BrowseLinks(result.query)
+    response = render(
+        "catalog/browse.html",
+        "catalog/_results.html",
+        status=400 if notices else 200,
+        result=result,
+        notices=notices,
+        links=links,
+    )
+    if notices and wants_fragment():
+        # Show the corrected state in the address bar, not the invalid one.
+        response.headers["HX-Push-Url"] = links.current()
+    return response
+
+
+@bp.get("/datasets/<path:repo_id>")
+def dataset(repo_id: str):
+    found = db.session.scalar(select(Dataset).where(Dataset.repo_id == repo_id))
+    if found is None:
+        renamed = db.session.scalar(
+            select(Dataset.repo_id)
+            .join(DatasetAlias, DatasetAlias.dataset_id == Dataset.id)
+            .where(DatasetAlias.alias == repo_id)
+        )
+        if renamed:
+            return redirect(url_for("catalog.dataset", repo_id=renamed), 301)
+        abort(404, f"No dataset “{repo_id[:100]}” is in the catalog.")
+    return render("catalog/dataset.html", "catalog/dataset.html", dataset=found)

@@ -1,0 +1,88 @@
+"""Database models: the catalog mirror."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+
+REPO_ID_MAX = 200
+
+
+class Dataset(db.Model):
+    """One Hub dataset as mirrored in our database."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repo_id: Mapped[str] = mapped_column(String(REPO_ID_MAX), unique=True)
+    author: Mapped[str | None] = mapped_column(String(100), index=True)
+    pretty_name: Mapped[str | None] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Tags and task names joined with spaces: what full-text search indexes besides the text.
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    task_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    modalities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    license: Mapped[str | None] = mapped_column(String(64))
+    size_category: Mapped[str | None] = mapped_column(String(32))
+    num_rows: Mapped[int | None] = mapped_column(BigInteger)
+    num_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    downloads: Mapped[int | None] = mapped_column(Integer, index=True)
+    likes: Mapped[int | None] = mapped_column(Integer, index=True)
+    trending_score: Mapped[float | None] = mapped_column(Float, index=True)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    last_modified: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    gated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    facets: Mapped[list[DatasetFacet]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.repo_id}>"
+
+    @property
+    def display_name(self) -> str:
+        return self.pretty_name or self.repo_id
+
+
+class DatasetFacet(db.Model):
+    """One (facet, value) pair of a dataset: what the sidebar filters and counts."""
+
+    __tablename__ = "dataset_facets"
+    __table_args__ = (Index("ix_dataset_facets_facet_value", "facet", "value", "dataset_id"),)
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    facet: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="facets")
+
+
+class DatasetAlias(db.Model):
+    """An older id of a dataset (the Hub renamed `squad` to `rajpurkar/squad`)."""
+
+    __tablename__ = "dataset_aliases"
+
+    alias: Mapped[str] = mapped_column(String(REPO_ID_MAX), primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )

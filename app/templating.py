@@ -1,0 +1,119 @@
+"""Jinja filters and globals shared by all templates."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from app.catalog.vocabulary import FACETS, PER_PAGE_CHOICES, SORTS
+
+# htmx settings, in a <meta> tag: no eval (the CSP forbids it), indicator styles come from our
+# CSS, history restores ask for the whole page, and error responses are swapped so people see them.
+HTMX_CONFIG = {
+    "includeIndicatorStyles": False,
+    "allowEval": False,
+    "allowScriptTags": False,
+    "selfRequestsOnly": True,
+    "historyRestoreAsHxRequest": False,
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[23]..", "swap": True},
+        {"code": "[45]..", "swap": True, "error": True},
+    ],
+}
+
+LANGUAGE_NAMES = {
+    "en": "English", "zh": "Chinese", "fr": "French", "de": "German", "es": "Spanish",
+    "ru": "Russian", "ja": "Japanese", "ar": "Arabic", "pt": "Portuguese", "it": "Italian",
+    "ko": "Korean", "hi": "Hindi", "nl": "Dutch", "pl": "Polish", "tr": "Turkish",
+    "vi": "Vietnamese", "id": "Indonesian", "sv": "Swedish", "fa": "Persian", "uk": "Ukrainian",
+    "cs": "Czech", "fi": "Finnish", "el": "Greek", "he": "Hebrew", "th": "Thai", "bn": "Bengali",
+    "ta": "Tamil", "ur": "Urdu", "ro": "Romanian", "hu": "Hungarian", "da": "Danish",
+    "no": "Norwegian", "ca": "Catalan", "sw": "Swahili", "code": "Code",
+}
+
+
+def compact_number(value: int | None) -> str:
+    """12345 -> '12.3k', for tight table cells (the exact figure goes in a title)."""
+    if value is None:
+        return "—"
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= limit:
+            scaled = value / limit
+            text = f"{scaled:.1f}" if scaled < 100 else f"{scaled:.0f}"
+            return text.removesuffix(".0") + suffix
+    return str(value)
+
+
+def file_size(value: int | None) -> str:
+    if value is None:
+        return "—"
+    size = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{value} B"
+
+
+def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
+    """'3 days ago', for a date people scan; the absolute date sits beside it in <time>."""
+    if moment is None:
+        return "—"
+    now = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = (now - moment).total_seconds()
+    if seconds < 0:
+        return "just now"
+    for span, name in ((31_536_000, "year"), (2_592_000, "month"), (604_800, "week"),
+                       (86_400, "day"), (3_600, "hour"), (60, "minute")):
+        if seconds >= span:
+            count = int(seconds // span)
+            return f"{count} {name}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def iso_datetime(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dom_id(value: str) -> str:
+    """A stable, selector-safe id fragment for any text (so htmx can keep focus across swaps)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:40]
+    return f"{slug}-{zlib.crc32(value.encode()):08x}"
+
+
+def facet_label(facet: str, value: str) -> str:
+    if facet == "language":
+        name = LANGUAGE_NAMES.get(value)
+        return f"{name} ({value})" if name else value
+    if facet in ("task", "modality"):
+        return value.replace("-", " ").capitalize()
+    return value
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        compact_number=compact_number,
+        file_size=file_size,
+        relative_time=relative_time,
+        iso_datetime=iso_datetime,
+        dom_id=dom_id,
+    )
+    app.jinja_env.globals.update(
+        FACETS=FACETS,
+        SORTS=SORTS,
+        PER_PAGE_CHOICES=PER_PAGE_CHOICES,
+        HTMX_CONFIG=HTMX_CONFIG,
+        facet_label=facet_label,
+    )
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True

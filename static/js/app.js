@@ -1,0 +1,57 @@
+// Small progressive enhancements; every page works without this file.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  // "/" jumps to the search box, unless the person is typing somewhere.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    var active = document.activeElement;
+    if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
+    var search = document.getElementById("q");
+    if (!search) return;
+    event.preventDefault();
+    search.focus();
+    search.select();
+  });
+
+  function results() {
+    return document.getElementById("browse-results");
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (results() && event.detail.target === results()) results().setAttribute("aria-busy", "true");
+  });
+
+  document.addEventListener("htmx:afterRequest", function () {
+    if (results()) results().removeAttribute("aria-busy");
+  });
+
+  // After a link inside the results (a page number, a removed filter) replaced them, the link
+  // is gone: move focus to the results heading so keyboard users continue from the new list.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (!source || source.tagName !== "A" || event.detail.target !== results()) return;
+    var heading = document.getElementById("results-heading");
+    if (heading) {
+      heading.focus({ preventScroll: true });
+      heading.scrollIntoView({ block: "start" });
+    }
+  });
+
+  // htmx restores the page's markup on Back/Forward, but typed values live outside the markup:
+  // put the controls back in step with the address bar.
+  document.addEventListener("htmx:historyRestore", function () {
+    var form = document.getElementById("browse-form");
+    if (!form) return;
+    var params = new URLSearchParams(window.location.search);
+    var search = document.getElementById("q");
+    if (search) search.value = params.get("q") || "";
+    // Defaults as the server applies them when a parameter is absent.
+    var defaults = { sort: params.get("q") ? "relevance" : "downloads", per_page: "20" };
+    Object.keys(defaults).forEach(function (name) {
+      var select = document.getElementById(name);
+      if (select) select.value = params.get(name) || defaults[name];
+    });
+  });
+})();
