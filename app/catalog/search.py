@@ -230,14 +230,13 @@ def _facet_counts(
         statement = statement.where(
             DatasetFacet.dataset_id.in_(select(Dataset.id).where(and_(true(), *conditions)))
         )
-    counts = dict(session.execute(statement.limit(FACET_VALUES_SHOWN)).tuples().all())
+    counts = dict(session.execute(statement.limit(FACET_VALUES_SHOWN)).all())
     missing = [value for value in selected if value not in counts]
     if missing:
         counts.update(
             session.execute(
                 statement.where(DatasetFacet.value.in_(missing)).order_by(None)
             )
-            .tuples()
             .all()
         )
     values = [FacetValue(v, n, v in selected) for v, n in counts.items()]

@@ -84,14 +84,12 @@ def _match_existing(session: Session, records: list[DatasetRecord]) -> dict[str,
     names = {r.repo_id for r in records} | {a for r in records for a in r.aliases}
     by_repo = dict(
         session.execute(select(Dataset.repo_id, Dataset.id).where(Dataset.repo_id.in_(names)))
-        .tuples()
         .all()
     )
     by_alias = dict(
         session.execute(
             select(DatasetAlias.alias, DatasetAlias.dataset_id).where(DatasetAlias.alias.in_(names))
         )
-        .tuples()
         .all()
     )
     matches: dict[str, _Match] = {}

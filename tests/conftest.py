@@ -1,0 +1,119 @@
+"""Shared fixtures: one migrated database per run (SQLite, or PostgreSQL via TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, template_rendered
+from flask_migrate import upgrade
+from jinja2 import StrictUndefined
+
+from app import create_app
+from app.catalog.importer import ImportSummary, import_records
+from app.catalog.records import record_from_raw
+from app.config import TestConfig, normalise_database_url
+from app.extensions import db
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MIGRATIONS = Path(__file__).parent.parent / "migrations"
+
+
+def shared_dir() -> Path:
+    """../shared, named by DATASET_EXPLORER_SHARED; tests that need it skip when it is unset."""
+    location = os.environ.get("DATASET_EXPLORER_SHARED")
+    if not location:
+        pytest.skip("DATASET_EXPLORER_SHARED is not set: the real Hub catalog is not available")
+    path = Path(location)
+    if not (path / "hub" / "catalog").is_dir():
+        pytest.fail(f"DATASET_EXPLORER_SHARED={location} has no hub/catalog folder")
+    return path
+
+
+def reset_postgresql(url: str) -> None:
+    engine = sa.create_engine(normalise_database_url(url))
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        reset_postgresql(url)
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_app(database_url: str) -> Iterator[Flask]:
+    application = create_app(TestConfig(database_url))
+    application.jinja_env.undefined = StrictUndefined
+    with application.app_context():
+        upgrade(directory=str(MIGRATIONS))
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+def empty_tables() -> None:
+    for table in reversed(db.metadata.sorted_tables):
+        db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app(migrated_app: Flask) -> Iterator[Flask]:
+    """The app with an empty catalog and an app context pushed."""
+    with migrated_app.app_context():
+        empty_tables()
+        yield migrated_app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app: Flask):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+def load_jsonl(path: Path) -> ImportSummary:
+    """Import a JSON Lines fixture through the real importer."""
+    import json
+
+    summary = ImportSummary()
+    with path.open(encoding="utf-8") as stream:
+        numbered = [
+            (number, record_from_raw(json.loads(line)))
+            for number, line in enumerate(stream, start=1)
+            if line.strip()
+        ]
+    return import_records(db.session, str(path), numbered, summary)
+
+
+@pytest.fixture
+def small_catalog(app: Flask) -> ImportSummary:
+    """A hand-made 45-dataset catalog whose search results the tests know."""
+    return load_jsonl(FIXTURES / "catalog_small.jsonl")
+
+
+@pytest.fixture
+def rendered_templates(app: Flask) -> Iterator[list[str]]:
+    """Names of the templates rendered during the test, outermost first."""
+    names: list[str] = []
+
+    def record(sender, template, context, **extra):
+        names.append(template.name)
+
+    template_rendered.connect(record, app)
+    yield names
+    template_rendered.disconnect(record, app)
