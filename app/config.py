@@ -58,6 +58,8 @@ class Config:
 class TestConfig(Config):
     """Tests bring their own database URL and a fixed key."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     def __init__(self, database_url: str) -> None:
         super().__init__()
         self.TESTING = True

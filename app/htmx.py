@@ -20,6 +20,8 @@ def render(page: str, fragment: str, status: int = 200, **context) -> Response:
     """Render `fragment` for htmx requests and `page` (which includes it) otherwise."""
     is_fragment = wants_fragment()
     template = fragment if is_fragment else page
-    response = make_response(render_template(template, htmx_fragment=is_fragment, **context), status)
+    response = make_response(
+        render_template(template, htmx_fragment=is_fragment, **context), status
+    )
     response.vary.update(VARY_HEADERS)
     return response

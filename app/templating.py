@@ -26,13 +26,41 @@ HTMX_CONFIG = {
 }
 
 LANGUAGE_NAMES = {
-    "en": "English", "zh": "Chinese", "fr": "French", "de": "German", "es": "Spanish",
-    "ru": "Russian", "ja": "Japanese", "ar": "Arabic", "pt": "Portuguese", "it": "Italian",
-    "ko": "Korean", "hi": "Hindi", "nl": "Dutch", "pl": "Polish", "tr": "Turkish",
-    "vi": "Vietnamese", "id": "Indonesian", "sv": "Swedish", "fa": "Persian", "uk": "Ukrainian",
-    "cs": "Czech", "fi": "Finnish", "el": "Greek", "he": "Hebrew", "th": "Thai", "bn": "Bengali",
-    "ta": "Tamil", "ur": "Urdu", "ro": "Romanian", "hu": "Hungarian", "da": "Danish",
-    "no": "Norwegian", "ca": "Catalan", "sw": "Swahili", "code": "Code",
+    "en": "English",
+    "zh": "Chinese",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "ru": "Russian",
+    "ja": "Japanese",
+    "ar": "Arabic",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "ko": "Korean",
+    "hi": "Hindi",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "tr": "Turkish",
+    "vi": "Vietnamese",
+    "id": "Indonesian",
+    "sv": "Swedish",
+    "fa": "Persian",
+    "uk": "Ukrainian",
+    "cs": "Czech",
+    "fi": "Finnish",
+    "el": "Greek",
+    "he": "Hebrew",
+    "th": "Thai",
+    "bn": "Bengali",
+    "ta": "Tamil",
+    "ur": "Urdu",
+    "ro": "Romanian",
+    "hu": "Hungarian",
+    "da": "Danish",
+    "no": "Norwegian",
+    "ca": "Catalan",
+    "sw": "Swahili",
+    "code": "Code",
 }
 
 
@@ -69,8 +97,14 @@ def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
     seconds = (now - moment).total_seconds()
     if seconds < 0:
         return "just now"
-    for span, name in ((31_536_000, "year"), (2_592_000, "month"), (604_800, "week"),
-                       (86_400, "day"), (3_600, "hour"), (60, "minute")):
+    for span, name in (
+        (31_536_000, "year"),
+        (2_592_000, "month"),
+        (604_800, "week"),
+        (86_400, "day"),
+        (3_600, "hour"),
+        (60, "minute"),
+    ):
         if seconds >= span:
             count = int(seconds // span)
             return f"{count} {name}{'s' if count != 1 else ''} ago"

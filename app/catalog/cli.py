@@ -24,7 +24,8 @@ def import_command(files: tuple[str, ...]) -> None:
     total = ImportSummary()
     for name in files:
         path = Path(name)
-        line_count = sum(1 for _ in path.open("rb"))
+        with path.open("rb") as stream:
+            line_count = sum(1 for _ in stream)
         with click.progressbar(length=line_count, label=path.name) as bar:
             done = 0
 

@@ -40,8 +40,7 @@ class ImportSummary:
 
     def __str__(self) -> str:
         return (
-            f"{self.counts.inserted} added, {self.counts.updated} updated, "
-            f"{self.skipped} skipped"
+            f"{self.counts.inserted} added, {self.counts.updated} updated, {self.skipped} skipped"
         )
 
 

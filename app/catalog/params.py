@@ -1,4 +1,4 @@
-"""Read browse parameters from a query string, correcting bad values with a message for the person."""
+"""Read browse parameters from a query string, correcting bad values with a message."""
 
 from __future__ import annotations
 

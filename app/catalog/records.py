@@ -1,4 +1,4 @@
-"""Turn a raw catalog line (our starter file, the 2023 snapshot, or a Hub API item) into one record."""
+"""Turn a raw catalog line (starter file, 2023 snapshot, or Hub API item) into a record."""
 
 from __future__ import annotations
 
@@ -119,9 +119,7 @@ def record_from_raw(raw: Any) -> DatasetRecord:
     ) or size_bucket_for_rows(num_rows)
 
     modalities = [
-        m
-        for m in _strings(raw.get("modalities") or prefixed.get("modality"))
-        if m in MODALITIES
+        m for m in _strings(raw.get("modalities") or prefixed.get("modality")) if m in MODALITIES
     ]
     modalities = modalities or _implied_modalities(tasks, raw.get("domain"))
 

@@ -1,4 +1,4 @@
-"""Catalog search: full-text, facets, sorting and pagination, on SQLite FTS5 or PostgreSQL tsvector."""
+"""Catalog search: full text, facets, sorting and pagination (SQLite FTS5 or PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -133,9 +133,8 @@ def _drop_unknown_filter_values(
         )
         for value in values:
             if value not in known:
-                notices.append(
-                    f"No dataset has {FACETS[facet].lower()} “{value[:60]}”; that filter was removed."
-                )
+                label = FACETS[facet].lower()
+                notices.append(f"No dataset has {label} “{value[:60]}”; that filter was removed.")
         if known:
             kept[facet] = tuple(v for v in values if v in known)
     return replace(query, filters=kept)
@@ -177,9 +176,7 @@ def _pg_tsquery(terms: list[Term]) -> ColumnElement:
     return combined
 
 
-def _order(
-    session: Session, statement: Select, query: SearchQuery, terms: list[Term]
-) -> Select:
+def _order(session: Session, statement: Select, query: SearchQuery, terms: list[Term]) -> Select:
     nulls_last = {
         "downloads": Dataset.downloads,
         "likes": Dataset.likes,
@@ -234,10 +231,7 @@ def _facet_counts(
     missing = [value for value in selected if value not in counts]
     if missing:
         counts.update(
-            session.execute(
-                statement.where(DatasetFacet.value.in_(missing)).order_by(None)
-            )
-            .all()
+            session.execute(statement.where(DatasetFacet.value.in_(missing)).order_by(None)).all()
         )
     values = [FacetValue(v, n, v in selected) for v, n in counts.items()]
     values += [FacetValue(v, 0, True) for v in selected if v not in counts]

@@ -44,7 +44,9 @@ def upsert_records(session: Session, records: Sequence[DatasetRecord]) -> Upsert
             inserts.append(record.column_values())
         elif match.dataset_id not in claimed:  # two names of one dataset in a batch: first wins
             claimed.add(match.dataset_id)
-            updates.append({**record.column_values(), "id": match.dataset_id, "repo_id": match.repo_id})
+            updates.append(
+                {**record.column_values(), "id": match.dataset_id, "repo_id": match.repo_id}
+            )
         else:
             continue
         written.append((record, match))
@@ -83,14 +85,12 @@ def _match_existing(session: Session, records: list[DatasetRecord]) -> dict[str,
     """
     names = {r.repo_id for r in records} | {a for r in records for a in r.aliases}
     by_repo = dict(
-        session.execute(select(Dataset.repo_id, Dataset.id).where(Dataset.repo_id.in_(names)))
-        .all()
+        session.execute(select(Dataset.repo_id, Dataset.id).where(Dataset.repo_id.in_(names))).all()
     )
     by_alias = dict(
         session.execute(
             select(DatasetAlias.alias, DatasetAlias.dataset_id).where(DatasetAlias.alias.in_(names))
-        )
-        .all()
+        ).all()
     )
     matches: dict[str, _Match] = {}
     for record in records:

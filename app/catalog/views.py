@@ -31,7 +31,9 @@ class BrowseLinks:
         return self._url(page=1, **{facet: remaining})
 
     def without_text(self) -> str:
-        return self._url(page=1, q="", sort=None if self.query.sort == "relevance" else self.query.sort)
+        return self._url(
+            page=1, q="", sort=None if self.query.sort == "relevance" else self.query.sort
+        )
 
     def clear_filters(self) -> str:
         return self._url(page=1, **{facet: [] for facet in self.query.filters})

@@ -41,7 +41,17 @@ SIZE_BUCKETS: list[tuple[str, float]] = [
 ]
 SIZE_ORDER = {name: index for index, (name, _) in enumerate(SIZE_BUCKETS)}
 
-MODALITIES = ("text", "image", "audio", "video", "tabular", "timeseries", "3d", "geospatial", "document")
+MODALITIES = (
+    "text",
+    "image",
+    "audio",
+    "video",
+    "tabular",
+    "timeseries",
+    "3d",
+    "geospatial",
+    "document",
+)
 
 # When a record names no modality, its tasks usually imply one.
 TASK_MODALITIES: dict[str, tuple[str, ...]] = {

@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,35 +185,33 @@ def browser_errors() -> BrowserErrors:
     return BrowserErrors()
 
 
-def new_context(browser: Browser, live_server: str, **options) -> BrowserContext:
-    context = browser.new_context(base_url=live_server, **options)
-    context.add_init_script(CSP_LISTENER)
-    context.set_default_timeout(5_000)
-    return context
+@pytest.fixture
+def new_context(browser: Browser, live_server: str) -> Iterator[Callable[..., BrowserContext]]:
+    """Make browser contexts on the live server (options as for browser.new_context)."""
+    contexts: list[BrowserContext] = []
+
+    def make(**options) -> BrowserContext:
+        options.setdefault("viewport", {"width": 1280, "height": 900})
+        context = browser.new_context(base_url=live_server, **options)
+        context.add_init_script(CSP_LISTENER)
+        context.set_default_timeout(5_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
 
 
 @pytest.fixture
-def context(browser: Browser, live_server: str) -> Iterator[BrowserContext]:
-    context = new_context(browser, live_server, viewport={"width": 1280, "height": 900})
-    yield context
-    context.close()
+def page(new_context: Callable[..., BrowserContext], browser_errors: BrowserErrors) -> Page:
+    return browser_errors.watch(new_context().new_page())
 
 
 @pytest.fixture
-def page(context: BrowserContext, browser_errors: BrowserErrors) -> Page:
-    return browser_errors.watch(context.new_page())
-
-
-@pytest.fixture
-def no_js_page(
-    browser: Browser, live_server: str, browser_errors: BrowserErrors
-) -> Iterator[Page]:
+def no_js_page(new_context: Callable[..., BrowserContext], browser_errors: BrowserErrors) -> Page:
     """A page in a context with JavaScript disabled: htmx and app.js never run."""
-    context = new_context(
-        browser, live_server, java_script_enabled=False, viewport={"width": 1280, "height": 900}
-    )
-    yield browser_errors.watch(context.new_page())
-    context.close()
+    return browser_errors.watch(new_context(java_script_enabled=False).new_page())
 
 
 @pytest.fixture(scope="session")

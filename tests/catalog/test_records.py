@@ -73,12 +73,16 @@ def test_hub_api_item_reads_prefixed_tags_and_card_data():
 
 
 def test_per_config_size_categories_take_the_largest_bucket():
-    record = record_from_raw({"id": "ms_marco", "size_categories": ["v1.1:10K<n<100K", "v2.1:1M<n<10M"]})
+    record = record_from_raw(
+        {"id": "ms_marco", "size_categories": ["v1.1:10K<n<100K", "v2.1:1M<n<10M"]}
+    )
     assert record.size_category == "1M<n<10M"
 
 
 def test_size_bucket_is_derived_from_rows_when_missing():
-    assert record_from_raw({"id": "a/b", "sizes": {"num_examples": 5000}}).size_category == "1K<n<10K"
+    assert (
+        record_from_raw({"id": "a/b", "sizes": {"num_examples": 5000}}).size_category == "1K<n<10K"
+    )
 
 
 def test_modalities_are_implied_by_tasks():

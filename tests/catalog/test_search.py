@@ -56,8 +56,28 @@ def test_quoted_phrase_needs_adjacent_words():
 
 @pytest.mark.parametrize(
     "hostile",
-    ['"', "*", ":", "-", "-movie", "movie*", 'title:"x', "AND OR NOT", "NEAR(a b)", "'; --",
-     "' OR 1=1--", "\\", "%", "_", "^", "{}", "()", "\x00", "🙂", "a" * 200],
+    [
+        '"',
+        "*",
+        ":",
+        "-",
+        "-movie",
+        "movie*",
+        'title:"x',
+        "AND OR NOT",
+        "NEAR(a b)",
+        "'; --",
+        "' OR 1=1--",
+        "\\",
+        "%",
+        "_",
+        "^",
+        "{}",
+        "()",
+        "\x00",
+        "🙂",
+        "a" * 200,
+    ],
 )
 def test_hostile_input_never_raises_and_finds_nothing_extra(hostile):
     page = find(text=hostile, sort="relevance")

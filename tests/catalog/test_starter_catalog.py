@@ -33,8 +33,18 @@ def test_about_two_hundred_datasets_with_unique_ids_and_aliases():
 
 @pytest.mark.parametrize(
     "wanted",
-    ["squad", "imdb", "glue", "mnist", "cifar10", "common_voice", "librispeech", "wikitext", "c4",
-     "the-stack"],
+    [
+        "squad",
+        "imdb",
+        "glue",
+        "mnist",
+        "cifar10",
+        "common_voice",
+        "librispeech",
+        "wikitext",
+        "c4",
+        "the-stack",
+    ],
 )
 def test_the_well_known_datasets_are_there(wanted):
     assert any(
@@ -44,7 +54,9 @@ def test_the_well_known_datasets_are_there(wanted):
 
 def test_every_area_is_covered():
     records = [record_from_raw(raw) for raw in starter_lines()]
-    by_modality = {m: sum(m in r.modalities for r in records) for m in ("text", "image", "audio", "tabular")}
+    by_modality = {
+        m: sum(m in r.modalities for r in records) for m in ("text", "image", "audio", "tabular")
+    }
     assert by_modality["text"] >= 80 and by_modality["image"] >= 25
     assert by_modality["audio"] >= 15 and by_modality["tabular"] >= 8
     multimodal = [r for r in records if {"image", "text"} <= set(r.modalities)]
@@ -138,7 +150,9 @@ def test_descriptions_are_not_copied_from_the_cards():
     for raw in starter_lines():
         ours = shingles(raw["description"])
         for name in names_of(raw):
-            theirs = cards().get(name, "") + " " + (snapshot().get(name, {}).get("description") or "")
+            theirs = (
+                cards().get(name, "") + " " + (snapshot().get(name, {}).get("description") or "")
+            )
             shared = ours & shingles(theirs)
             if shared:
                 copied.append((raw["id"], " ".join(next(iter(shared)))))
