@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _connection_record) -> None:
-    """WAL lets readers work beside a writer; busy_timeout waits rather than fails; FKs default off."""
+    """WAL: readers beside a writer; busy_timeout: wait, not fail; foreign keys: off by default."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")

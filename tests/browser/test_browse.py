@@ -149,8 +149,10 @@ def test_search_by_typing_updates_results_heading_status_and_address(
     assert len(requests) == 1, requests
 
     expect(heading(page)).to_have_text(showing(1, 3, 3))
+    # The sort box still says "Most downloaded", and that is the order shown.
+    expect(page.locator("#sort")).to_have_value("downloads")
     expect(titles(page)).to_have_text(
-        ["acme/read-speech", "acme/speech-commands", "acme/gated-voices"]
+        ["acme/read-speech", "acme/gated-voices", "acme/speech-commands"]
     )
     expect(status(page)).to_have_text("3 datasets")
     expect(page).to_have_url(query_has(q="speech"))
