@@ -198,7 +198,7 @@ def _order(session: Session, statement: Select, query: SearchQuery, terms: list[
         (func.lower(Dataset.repo_id).endswith("/" + text), 0),
         else_=1,
     )
-    popularity = 1.0 + 0.15 * func.length(cast(func.coalesce(Dataset.downloads, 0), SAString))
+    popularity = 1.0 + 0.1 * func.length(cast(func.coalesce(Dataset.downloads, 0), SAString))
     if _is_postgresql(session):
         rank = func.ts_rank_cd(PG_SEARCH_VECTOR, _pg_tsquery(terms), 1) * popularity
         return statement.order_by(exact, rank.desc(), Dataset.id)

@@ -15,6 +15,22 @@
     search.select();
   });
 
+  // Filters start folded on narrow screens so the results are in view; a person's own
+  // choice to open or fold them survives the swaps that re-render the sidebar.
+  var narrow = window.matchMedia("(max-width: 859px)");
+  var filtersOpen = null;
+  function applyFiltersState() {
+    var filters = document.getElementById("filters");
+    if (!filters) return;
+    filters.open = filtersOpen === null ? !narrow.matches : filtersOpen;
+  }
+  document.addEventListener("toggle", function (event) {
+    if (event.target.id === "filters") filtersOpen = event.target.open;
+  }, true);
+  document.addEventListener("DOMContentLoaded", applyFiltersState);
+  document.addEventListener("htmx:afterSwap", applyFiltersState);
+  document.addEventListener("htmx:historyRestore", applyFiltersState);
+
   function results() {
     return document.getElementById("browse-results");
   }
@@ -32,6 +48,9 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     var source = event.detail.requestConfig && event.detail.requestConfig.elt;
     if (!source || source.tagName !== "A" || event.detail.target !== results()) return;
+    // The search box and selects sit outside the swapped region: a link that changed the search
+    // (a removed "Search" chip) must not leave the old words there to come back with the next filter.
+    syncControls();
     var heading = document.getElementById("results-heading");
     if (heading) {
       heading.focus({ preventScroll: true });
@@ -41,7 +60,9 @@
 
   // htmx restores the page's markup on Back/Forward, but typed values live outside the markup:
   // put the controls back in step with the address bar.
-  document.addEventListener("htmx:historyRestore", function () {
+  document.addEventListener("htmx:historyRestore", syncControls);
+
+  function syncControls() {
     var form = document.getElementById("browse-form");
     if (!form) return;
     var params = new URLSearchParams(window.location.search);
@@ -53,5 +74,5 @@
       var select = document.getElementById(name);
       if (select) select.value = params.get(name) || defaults[name];
     });
-  });
+  }
 })();
