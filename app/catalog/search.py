@@ -67,6 +67,7 @@ class SearchPage:
     total: int
     facets: dict[str, list[FacetValue]]
     notices: list[str] = field(default_factory=list)
+    more_facet_values: set[str] = field(default_factory=set)  # facets with values not shown
 
     @property
     def page_count(self) -> int:
@@ -89,13 +90,7 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
     text_condition = _text_condition(session, terms)
 
     def conditions(skip_facet: str | None = None) -> list[ColumnElement[bool]]:
-        found = [text_condition] if text_condition is not None else []
-        found += [
-            _facet_condition(facet, values)
-            for facet, values in query.filters.items()
-            if values and facet != skip_facet
-        ]
-        return found
+        return _conditions(query, text_condition, skip_facet)
 
     total = session.scalar(select(func.count(Dataset.id)).where(*conditions())) or 0
     page_count = max(1, math.ceil(total / query.per_page))
@@ -110,11 +105,48 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
     statement = statement.limit(query.per_page).offset((query.page - 1) * query.per_page)
     datasets = list(session.scalars(statement))
 
-    facets = {
-        facet: _facet_counts(session, facet, query.filters.get(facet, ()), conditions(facet))
-        for facet in FACETS
-    }
-    return SearchPage(query=query, datasets=datasets, total=total, facets=facets, notices=notices)
+    facets: dict[str, list[FacetValue]] = {}
+    more: set[str] = set()
+    for facet in FACETS:
+        selected = query.filters.get(facet, ())
+        values = _facet_counts(session, facet, selected, conditions(facet), FACET_VALUES_SHOWN + 1)
+        if len([v for v in values if v.count]) > FACET_VALUES_SHOWN:
+            more.add(facet)
+            values = _trim(values, FACET_VALUES_SHOWN)
+        facets[facet] = values
+    return SearchPage(
+        query=query,
+        datasets=datasets,
+        total=total,
+        facets=facets,
+        notices=notices,
+        more_facet_values=more,
+    )
+
+
+def all_facet_values(session: Session, query: SearchQuery, facet: str) -> list[FacetValue]:
+    """Every value of one facet with its count under the rest of the query, for "show all"."""
+    query = _drop_unknown_filter_values(session, query, [])
+    text_condition = _text_condition(session, parse_text_query(query.text))
+    conditions = _conditions(query, text_condition, skip_facet=facet)
+    return _facet_counts(session, facet, query.filters.get(facet, ()), conditions, None)
+
+
+def _conditions(
+    query: SearchQuery, text_condition: ColumnElement[bool] | None, skip_facet: str | None
+) -> list[ColumnElement[bool]]:
+    found = [text_condition] if text_condition is not None else []
+    found += [
+        _facet_condition(facet, values)
+        for facet, values in query.filters.items()
+        if values and facet != skip_facet
+    ]
+    return found
+
+
+def _trim(values: list[FacetValue], limit: int) -> list[FacetValue]:
+    """The first `limit` values, plus any selected value beyond them."""
+    return values[:limit] + [v for v in values[limit:] if v.selected]
 
 
 def _drop_unknown_filter_values(
@@ -215,6 +247,7 @@ def _facet_counts(
     facet: str,
     selected: tuple[str, ...],
     conditions: list[ColumnElement[bool]],
+    limit: int | None,
 ) -> list[FacetValue]:
     """Counts under the current query and the other facets' filters, most common first."""
     statement = (
@@ -227,7 +260,7 @@ def _facet_counts(
         statement = statement.where(
             DatasetFacet.dataset_id.in_(select(Dataset.id).where(and_(true(), *conditions)))
         )
-    counts = dict(session.execute(statement.limit(FACET_VALUES_SHOWN)).all())
+    counts = dict(session.execute(statement.limit(limit)).all())
     missing = [value for value in selected if value not in counts]
     if missing:
         counts.update(

@@ -6,7 +6,8 @@ from flask import Blueprint, abort, redirect, request, url_for
 from sqlalchemy import select
 
 from app.catalog.params import parse_browse_args, query_string_args
-from app.catalog.search import SearchQuery, search
+from app.catalog.search import SearchQuery, all_facet_values, search
+from app.catalog.vocabulary import FACETS
 from app.extensions import db
 from app.htmx import render, wants_fragment
 from app.models import Dataset, DatasetAlias
@@ -41,6 +42,9 @@ class BrowseLinks:
     def current(self) -> str:
         return self._url()
 
+    def all_values(self, facet: str) -> str:
+        return url_for("catalog.facet_values", facet=facet, **query_string_args(self.query, page=1))
+
 
 @bp.get("/")
 def index():
@@ -65,6 +69,25 @@ def browse():
         # Show the corrected state in the address bar, not the invalid one.
         response.headers["HX-Push-Url"] = links.current()
     return response
+
+
+@bp.get("/facets/<facet>")
+def facet_values(facet: str):
+    """Every value of one facet, to pick from when the sidebar shows only the commonest."""
+    if facet not in FACETS:
+        abort(404, f"There is no “{facet[:40]}” filter.")
+    query, problems = parse_browse_args(request.args)
+    values = all_facet_values(db.session, query, facet)
+    return render(
+        "catalog/facet_values.html",
+        "catalog/facet_values.html",
+        status=400 if problems else 200,
+        facet=facet,
+        values=values,
+        query=query,
+        notices=problems,
+        links=BrowseLinks(query),
+    )
 
 
 @bp.get("/datasets/<path:repo_id>")

@@ -191,3 +191,28 @@ def test_no_get_route_writes(client):
         db.session.scalar(select(func.count()).select_from(DatasetFacet)),
     )
     assert before == after
+
+
+def test_all_values_of_a_facet_page_keeps_the_other_filters(client, tmp_path):
+    from app.catalog.importer import import_file
+    from app.extensions import db
+    from tests.catalog.test_importer import write_lines
+
+    many = [
+        {"id": f"lang/set-{code}", "language": [code], "license": "mit"}
+        for code in "abcdefghijklmnop"
+    ]
+    import_file(db.session, write_lines(tmp_path / "langs.jsonl", many))
+    browse = text(client.get("/datasets?license=mit"))
+    assert 'href="/facets/language?license=mit"' in browse  # more than 12 languages
+    response = client.get("/facets/language?license=mit&q=set&language=p")
+    assert response.status_code == 200
+    body = text(response)
+    assert '<input type="hidden" name="license" value="mit">' in body
+    assert '<input type="hidden" name="q" value="set">' in body
+    assert re.search(r'name="language" value="p" checked', body)
+    assert body.count('name="language"') == 16  # every value among the matching datasets
+
+
+def test_all_values_of_an_unknown_facet_is_404(client):
+    assert client.get("/facets/colour").status_code == 404
