@@ -37,7 +37,14 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
 
 try:
-    from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+    from playwright.sync_api import (
+        Browser,
+        BrowserContext,
+        ConsoleMessage,
+        Page,
+        Request,
+        sync_playwright,
+    )
 except ImportError:  # pragma: no cover - the test extra is not installed
     sync_playwright = None
 
@@ -96,6 +103,7 @@ def live_server(migrated_app: Flask) -> Iterator[str]:
         thread.join(timeout=10)
         server.server_close()
         with migrated_app.app_context():
+            empty_tables()  # leave the database as the other tests expect to find it
             db.session.remove()
             db.engine.dispose()
 
@@ -149,11 +157,19 @@ class BrowserErrors:
         self.pages.append(page)
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.problems.append(f"uncaught exception: {error}"))
+        # An aborted or refused request is work thrown away (or a broken link); say which.
+        page.on("requestfailed", self._request_failed)
         page.expose_function(
             "__reportCspViolation",
             lambda violation: self.problems.append(f"CSP violation: {violation}"),
         )
         return page
+
+    def _request_failed(self, request: Request) -> None:
+        if not request.url.endswith("/favicon.ico"):
+            self.problems.append(
+                f"request failed: {request.method} {request.url} {request.failure}"
+            )
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type != "error":
@@ -173,7 +189,7 @@ class BrowserErrors:
                 continue
             try:
                 recorded = page.evaluate("window.__cspViolations || []")
-            except Exception:  # noqa: BLE001 - JavaScript off or page mid-navigation
+            except Exception:  # JavaScript off, or the page is mid-navigation
                 recorded = []
             for violation in recorded:
                 text = f"CSP violation: {violation}"

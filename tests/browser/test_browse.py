@@ -70,7 +70,7 @@ def weather(number: int) -> str:
     return f"filler/weather-station-{number:02d}"
 
 
-def url_for(live_server: str, query: str = "") -> re.Pattern[str]:
+def browse_url(live_server: str, query: str = "") -> re.Pattern[str]:
     """The browse URL with exactly this query string (or none)."""
     suffix = rf"\?{re.escape(query)}" if query else ""
     return re.compile(rf"^{re.escape(live_server)}/datasets{suffix}$")
@@ -96,11 +96,11 @@ def assert_same_document(page: Page) -> None:
 
 
 @contextmanager
-def htmx_swap(page: Page, count: int = 1) -> Iterator[None]:
+def htmx_swap(page: Page) -> Iterator[None]:
     """Wait until the action inside the block has made htmx swap and settle #browse-results."""
     before = page.evaluate(SWAP_COUNTER)
     yield
-    page.wait_for_function("n => window.__swaps >= n", arg=before + count)
+    page.wait_for_function("n => window.__swaps >= n", arg=before + 1)
     expect(page.locator("#browse-results")).not_to_have_attribute("aria-busy", "true")
 
 
@@ -117,8 +117,8 @@ def focused(page: Page) -> dict:
         """() => {
           const e = document.activeElement;
           return {tag: e.tagName, id: e.id, name: e.getAttribute("name"), value: e.value,
-                  rel: e.getAttribute("rel"), cls: e.className, text: e.textContent.trim(),
-                  checked: e.checked === true, visible: e.matches(":focus-visible")};
+                  rel: e.getAttribute("rel"), cls: e.className, checked: e.checked === true,
+                  text: e.textContent.trim().slice(0, 80), visible: e.matches(":focus-visible")};
         }"""
     )
 
@@ -179,18 +179,27 @@ def test_search_by_typing_updates_results_heading_status_and_address(
     expect(titles(page)).to_have_count(0)
 
     # Pressing Enter searches at once, without waiting for the debounce.
+    requests.clear()
     page.locator("#q").fill("weather")
     with htmx_swap(page):
         page.locator("#q").press("Enter")
     expect(heading(page)).to_have_text(showing(1, 20, 30))
     expect(status(page)).to_have_text("30 datasets")
     expect(page).to_have_url(query_has(q="weather"))
+    assert len(requests) == 1, f"Enter sent {len(requests)} requests: {requests}"
 
     # Removing the search chip brings the whole catalog back and empties the box.
     with htmx_swap(page):
         chips(page).filter(has_text="Search").click()
     expect(heading(page)).to_have_text(showing(1, 20, TOTAL))
     expect(status(page)).to_have_text(f"{TOTAL} datasets")
+    expect(page).not_to_have_url(re.compile(r"q=weather"))
+    expect(page.locator("#q")).to_have_value("")
+    # ...so the next filter does not bring the removed search back.
+    with htmx_swap(page):
+        facet(page, "license", "mit").check()
+    expect(heading(page)).to_have_text(showing(1, 4, 4))
+    expect(chips(page)).to_have_text(["Licence: mit ×"])
     expect(page).not_to_have_url(re.compile(r"q=weather"))
     assert_same_document(page)
 
@@ -246,7 +255,7 @@ def test_filter_with_checkboxes_and_chips(page: Page, live_server: str) -> None:
     expect_unfiltered_first_page(page)
     expect(page.locator("a.clear-all")).to_have_count(0)
     expect(page.locator("#browse-results input[type=checkbox]:checked")).to_have_count(0)
-    expect(page).to_have_url(url_for(live_server))
+    expect(page).to_have_url(browse_url(live_server))
     assert_same_document(page)
 
 
@@ -261,7 +270,7 @@ def expect_state(
     count: int,
 ) -> None:
     """The address, the results and the controls all describe the same state."""
-    expect(page).to_have_url(url_for(live_server, query))
+    expect(page).to_have_url(browse_url(live_server, query))
     expect(heading(page)).to_have_text(heading_text)
     expect(titles(page).first).to_have_text(first)
     expect(titles(page)).to_have_count(count)
@@ -345,12 +354,9 @@ def test_keyboard_only_journey(page: Page, live_server: str) -> None:
     keyboard.press("Enter")
     expect(page.locator("main#main")).to_be_focused()
 
-    # "/" jumps to the search box; typed there, "/" is just a character.
+    # "/" jumps to the search box.
     keyboard.press("/")
     expect(page.locator("#q")).to_be_focused()
-    keyboard.press("/")
-    expect(page.locator("#q")).to_have_value("/")
-    keyboard.press("Backspace")
 
     # On to the "Time series forecasting" checkbox; Space ticks it.
     current = tab_until(
@@ -393,7 +399,16 @@ def test_keyboard_only_journey(page: Page, live_server: str) -> None:
         keyboard.press("Enter")
     expect(heading(page)).to_have_text(showing(1, 20, TOTAL))
     expect(heading(page)).to_be_focused()
-    expect(page).to_have_url(url_for(live_server))
+    expect(page).to_have_url(browse_url(live_server))
+
+    # From anywhere, "/" comes back to the search box; typed inside it, "/" is just a character,
+    # and the search it starts leaves focus (and the typing) where it was.
+    keyboard.press("/")
+    expect(page.locator("#q")).to_be_focused()
+    with htmx_swap(page):
+        keyboard.press("/")
+    expect(page.locator("#q")).to_have_value("/")
+    expect(page.locator("#q")).to_be_focused()
 
 
 # --- With JavaScript off -------------------------------------------------------------------------
@@ -476,6 +491,7 @@ def test_journey_without_javascript(no_js_page: Page, live_server: str) -> None:
         ("page=99", "Page 99 is past the end; showing page 3 of 3.", showing(41, 45, TOTAL), "3"),
         ("sort=sideways&page=-2", "Unknown sort “sideways”", showing(1, 20, TOTAL), "1"),
     ],
+    ids=["page-abc", "per-page-10000", "page-past-the-end", "unknown-sort"],
 )
 def test_bad_input_in_the_address_shows_a_message_and_a_usable_page(
     page: Page,
@@ -536,10 +552,21 @@ def test_axe_finds_no_violations(page: Page, live_server: str, scheme: str) -> N
     assert_no_axe_violations(page, f"with a search and a filter ({scheme})")
 
 
+def assert_labels_beside_their_controls(page: Page) -> None:
+    """Each sort/per-page label sits on the same line as its select, however narrow the page."""
+    for name in ("sort", "per_page"):
+        label = page.locator(f'.controls label[for="{name}"]').bounding_box()
+        control = page.locator(f"#{name}").bounding_box()
+        assert label and control
+        middle = label["y"] + label["height"] / 2
+        assert control["y"] <= middle <= control["y"] + control["height"], (name, label, control)
+
+
 @pytest.mark.parametrize("width", [375, 1280])
 def test_screenshots(
     new_context, live_server: str, screenshot_dir: Path, browser_errors, width: int
 ) -> None:
+    """Full-page pictures in artifacts/screenshots/ for people to look at, plus layout checks."""
     for scheme in ("light", "dark"):
         context = new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
         page = browser_errors.watch(context.new_page())
@@ -549,8 +576,21 @@ def test_screenshots(
         ]:
             page.goto(address)
             expect(heading(page)).to_have_text(heading_text)
+            filters = page.locator("details#filters")
+            if width < 860:
+                # Folded on a phone so the results come first; one tap opens them.
+                expect(filters).not_to_have_attribute("open", "")
+                page.screenshot(
+                    path=screenshot_dir / f"{name}-{width}-{scheme}.png", full_page=True
+                )
+                filters.locator("summary").click()
+                expect(facet(page, "modality", "audio")).to_be_visible()
+                name += "-filters-open"
+            else:
+                expect(facet(page, "modality", "audio")).to_be_visible()
             page.screenshot(path=screenshot_dir / f"{name}-{width}-{scheme}.png", full_page=True)
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"{address} scrolls sideways by {overflow}px at {width}px wide"
+            assert_labels_beside_their_controls(page)
