@@ -46,9 +46,14 @@ class SearchQuery:
     per_page: int = DEFAULT_PER_PAGE
 
     @property
+    def has_terms(self) -> bool:
+        """Whether the text holds anything to search for (a lone "/" or quote does not)."""
+        return bool(parse_text_query(self.text))
+
+    @property
     def effective_sort(self) -> str:
         """Relevance needs words to rank by; without them the catalog sorts by downloads."""
-        if self.sort == "relevance" and not parse_text_query(self.text):
+        if self.sort == "relevance" and not self.has_terms:
             return "downloads"
         return self.sort
 

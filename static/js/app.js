@@ -62,10 +62,36 @@
   // put the controls back in step with the address bar.
   document.addEventListener("htmx:historyRestore", syncControls);
 
+  // Sorting follows the search (best match while searching, most downloaded otherwise) until
+  // the person picks a sort themselves, as the server does when the URL names none.
+  var sortChosen = new URLSearchParams(window.location.search).has("sort");
+  function defaultSort(query) {
+    return query.trim() ? "relevance" : "downloads";
+  }
+  document.addEventListener("input", function (event) {
+    var sort = document.getElementById("sort");
+    if (event.target.id === "q" && sort && !sortChosen) sort.value = defaultSort(event.target.value);
+  });
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "sort") sortChosen = true;
+  });
+
+  // Leave defaults out of the URLs htmx requests and pushes, so they stay short and match
+  // the server's own links.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt.id !== "browse-form") return;
+    var params = event.detail.parameters;
+    var query = params.get("q") || "";
+    if (!query.trim()) params.delete("q");
+    if (params.get("sort") === defaultSort(query)) params.delete("sort");
+    if (params.get("per_page") === "20") params.delete("per_page");
+  });
+
   function syncControls() {
     var form = document.getElementById("browse-form");
     if (!form) return;
     var params = new URLSearchParams(window.location.search);
+    sortChosen = params.has("sort");
     var search = document.getElementById("q");
     if (search) search.value = params.get("q") || "";
     // Defaults as the server applies them when a parameter is absent.

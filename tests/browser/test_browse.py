@@ -152,11 +152,12 @@ def test_search_by_typing_updates_results_heading_status_and_address(
     assert len(requests) == 1, requests
 
     expect(heading(page)).to_have_text(showing(1, 3, 3))
-    # The sort box still says "Most downloaded", and that is the order shown.
-    expect(page.locator("#sort")).to_have_value("downloads")
+    # A search sorts by best match unless the person chose a sort; the URL stays minimal.
+    expect(page.locator("#sort")).to_have_value("relevance")
     expect(titles(page)).to_have_text(
-        ["acme/read-speech", "acme/gated-voices", "acme/speech-commands"]
+        ["acme/read-speech", "acme/speech-commands", "acme/gated-voices"]
     )
+    assert "sort=" not in page.url and "per_page=" not in page.url, page.url
     expect(status(page)).to_have_text("3 datasets")
     expect(page).to_have_url(query_has(q="speech"))
     expect(page).to_have_title("“speech” · Datasets · Dataset Explorer")

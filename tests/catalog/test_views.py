@@ -216,3 +216,9 @@ def test_all_values_of_a_facet_page_keeps_the_other_filters(client, tmp_path):
 
 def test_all_values_of_an_unknown_facet_is_404(client):
     assert client.get("/facets/colour").status_code == 404
+
+
+def test_a_search_with_nothing_searchable_is_no_search(client):
+    body = text(client.get("/datasets?q=%2F"))
+    assert "Showing 1–20 of 45 datasets" in body
+    assert "Search: “/”" not in body
