@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import database  # noqa: F401  (registers the SQLite pragmas)
-from app.config import INSTANCE_DIR, Config
-from app.extensions import csrf, db, migrate
+from app.config import INSTANCE_DIR, Config, check_production, load_config
+from app.extensions import csrf, db, limiter, login_manager, migrate
 
 
 def create_app(config: Any = None) -> Flask:
@@ -21,7 +23,7 @@ def create_app(config: Any = None) -> Flask:
         static_folder="../static",
     )
     if config is None:
-        app.config.from_object(Config())
+        app.config.from_object(load_config())
     elif isinstance(config, dict):
         app.config.from_object(Config())
         app.config.update(config)
@@ -33,8 +35,19 @@ def create_app(config: Any = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
     csrf.init_app(app)
+    limiter.init_app(app)
+    init_login(app)
+
+    if app.config.get("PRODUCTION"):
+        with app.app_context():
+            for warning in check_production(app.config, lambda: sqlite_journal_mode()):
+                app.logger.warning(warning)
+    if app.config.get("TRUSTED_PROXIES"):
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     from app import errors, security, templating
+    from app.auth.views import bp as auth_bp
     from app.catalog import cli as catalog_cli
     from app.catalog.views import bp as catalog_bp
     from app.ops.views import bp as ops_bp
@@ -43,6 +56,20 @@ def create_app(config: Any = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(catalog_bp)
+    app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
     app.cli.add_command(catalog_cli.catalog)
     return app
+
+
+def init_login(app: Flask) -> None:
+    from app.auth.accounts import user_for_login_id
+    from app.auth.views import unauthorized
+
+    login_manager.init_app(app)
+    login_manager.user_loader(lambda login_id: user_for_login_id(db.session, login_id))
+    login_manager.unauthorized_handler(unauthorized)
+
+
+def sqlite_journal_mode() -> str:
+    return db.session.execute(text("PRAGMA journal_mode")).scalar() or ""

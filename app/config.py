@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 INSTANCE_DIR = Path(os.environ.get("DATASET_EXPLORER_INSTANCE", Path.cwd() / "instance"))
@@ -53,6 +54,61 @@ class Config:
         self.MAX_CONTENT_LENGTH = 1024 * 1024
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=30)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REDIS_URL = os.environ.get("REDIS_URL")
+        # Rate limits count per process in memory unless they share Redis.
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.RATELIMIT_ENABLED = True
+        # Number of proxies in front of the app (nginx: 1); their X-Forwarded-* are trusted.
+        self.TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0") or 0)
+        self.HSTS = False
+        self.PRODUCTION = False
+
+
+class ProductionConfig(Config):
+    """Secure cookies and HSTS; refuses to start with an unsafe setting (see check_production)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.PRODUCTION = True
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "")
+        self.DEBUG = os.environ.get("FLASK_DEBUG", "0") not in ("0", "", "false", "False")
+        self.SESSION_COOKIE_SECURE = True
+        self.REMEMBER_COOKIE_SECURE = True
+        self.HSTS = True
+        self.WEB_CONCURRENCY = int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
+
+
+class UnsafeConfiguration(RuntimeError):
+    """Production was asked to start with a setting that would be unsafe."""
+
+
+def check_production(config, sqlite_journal_mode=None) -> list[str]:
+    """Refuse what must never run in production; return warnings for what merely should not."""
+    key = config.get("SECRET_KEY") or ""
+    if len(key) < 32 or key in {"dev", "changeme", "secret"}:
+        raise UnsafeConfiguration("SECRET_KEY must be set to a random value of 32+ characters.")
+    if config.get("DEBUG"):
+        raise UnsafeConfiguration("DEBUG must be off in production.")
+    uri = config.get("SQLALCHEMY_DATABASE_URI", "")
+    if uri.startswith("sqlite") and config.get("WEB_CONCURRENCY", 1) > 1:
+        if sqlite_journal_mode is not None and sqlite_journal_mode() != "wal":
+            raise UnsafeConfiguration("SQLite with several workers needs WAL journal mode.")
+    warnings = []
+    if config.get("RATELIMIT_STORAGE_URI", "").startswith("memory"):
+        warnings.append("Rate limits are kept in memory per worker: set REDIS_URL to share them.")
+    return warnings
+
+
+def load_config() -> Config:
+    """ProductionConfig when DATASET_EXPLORER_ENV=production, else the local defaults."""
+    if os.environ.get("DATASET_EXPLORER_ENV", "").lower() == "production":
+        return ProductionConfig()
+    return Config()
 
 
 class TestConfig(Config):
@@ -66,3 +122,4 @@ class TestConfig(Config):
         self.SECRET_KEY = "test-secret-key-not-for-production"
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(database_url)
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+        self.RATELIMIT_STORAGE_URI = "memory://"  # each test starts with fresh counters

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, make_response, render_template, request
+from flask import Response, make_response, redirect, render_template, request
 
 VARY_HEADERS = ("HX-Request", "HX-Boosted", "HX-History-Restore-Request")
 
@@ -25,3 +25,25 @@ def render(page: str, fragment: str, status: int = 200, **context) -> Response:
     )
     response.vary.update(VARY_HEADERS)
     return response
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def redirect_after_post(location: str) -> Response:
+    """303 for a plain form; for htmx a full navigation (HX-Redirect), so the page is whole."""
+    if is_htmx():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = location
+        return response
+    return redirect(location, 303)
+
+
+def navigate_away(location: str, status: int) -> Response:
+    """An error that must leave the page (expired session or form) without a silent failure."""
+    if is_htmx():
+        response = make_response("", status)
+        response.headers["HX-Redirect"] = location
+        return response
+    return redirect(location, 303 if request.method != "GET" else 302)

@@ -125,6 +125,13 @@ def dom_id(value: str) -> str:
     return f"{slug}-{zlib.crc32(value.encode()):08x}"
 
 
+def return_path(path: str | None) -> str | None:
+    """A path to come back to after signing in; never an auth page itself."""
+    if not path or path.startswith(("/auth/", "/static/")):
+        return None
+    return path.rstrip("?")
+
+
 def facet_label(facet: str, value: str) -> str:
     if facet == "language":
         name = LANGUAGE_NAMES.get(value)
@@ -134,13 +141,21 @@ def facet_label(facet: str, value: str) -> str:
     return value
 
 
+def form_field_errors(form) -> list[tuple]:
+    """(field, first message) for each field with an error, in form order."""
+    return [(field, field.errors[0]) for field in form if field.errors]
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters.update(
         compact_number=compact_number,
         file_size=file_size,
         relative_time=relative_time,
         iso_datetime=iso_datetime,
         dom_id=dom_id,
+        return_path=return_path,
+        form_field_errors=form_field_errors,
     )
     app.jinja_env.globals.update(
         FACETS=FACETS,
