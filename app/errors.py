@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Flask
+import math
+import time
+from urllib.parse import urlsplit
+
+from flask import Flask, flash, request
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.extensions import db
-from app.htmx import render
+from app.auth.redirects import safe_next
+from app.extensions import db, limiter
+from app.htmx import is_htmx, navigate_away, render
 
 MESSAGES = {
     400: "The request could not be understood.",
@@ -29,10 +35,34 @@ def _render_error(code: int, description: str | None = None):
     )
 
 
+def _wait_in_words(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minutes"
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        return _render_error(400, "Your form expired or was sent from elsewhere; reload and retry.")
+        message = "Your form expired or was sent from elsewhere; reload the page and try again."
+        if is_htmx():
+            # htmx would otherwise drop the failure silently: reload the page, saying why.
+            flash(message)
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+            here = current.path + (f"?{current.query}" if current.query else "")
+            return navigate_away(safe_next(here), 400)
+        return _render_error(400, message)
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many_requests(error: RateLimitExceeded):
+        limit = limiter.current_limit
+        wait = max(1, int(limit.reset_at - time.time())) if limit else 60
+        response = _render_error(
+            429, f"Too many attempts. Wait {_wait_in_words(wait)}, then try again."
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask, template_rendered
+from flask import Flask, g, template_rendered
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from jinja2 import StrictUndefined
 
@@ -16,7 +18,7 @@ from app import create_app
 from app.catalog.importer import ImportSummary, import_records
 from app.catalog.records import record_from_raw
 from app.config import TestConfig, normalise_database_url
-from app.extensions import db
+from app.extensions import db, limiter
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MIGRATIONS = Path(__file__).parent.parent / "migrations"
@@ -50,15 +52,49 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 
+class RequestIsolatingClient(FlaskClient):
+    """Each request gets a clean `g`, as in production.
+
+    Tests keep an app context pushed to use the database directly, and Flask reuses a pushed
+    app context for requests: without this, `g` (the signed-in user, the CSRF token) would leak
+    from one request into the next.
+    """
+
+    def open(self, *args, **kwargs):
+        g.__dict__.clear()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            g.__dict__.clear()
+
+
 @pytest.fixture(scope="session")
 def migrated_app(database_url: str) -> Iterator[Flask]:
     application = create_app(TestConfig(database_url))
+    application.test_client_class = RequestIsolatingClient
     application.jinja_env.undefined = StrictUndefined
     with application.app_context():
         upgrade(directory=str(MIGRATIONS))
     yield application
     with application.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def make_app():
+    """Build extra apps in a test; their connection pools are closed afterwards."""
+    created: list[Flask] = []
+
+    def factory(config=None) -> Flask:
+        application = create_app(config)
+        created.append(application)
+        return application
+
+    yield factory
+    for application in created:
+        with application.app_context():
+            for engine in db.engines.values():
+                engine.dispose()
 
 
 def empty_tables() -> None:
@@ -72,6 +108,7 @@ def app(migrated_app: Flask) -> Iterator[Flask]:
     """The app with an empty catalog and an app context pushed."""
     with migrated_app.app_context():
         empty_tables()
+        limiter.reset()
         yield migrated_app
         db.session.remove()
 
@@ -117,3 +154,66 @@ def rendered_templates(app: Flask) -> Iterator[list[str]]:
     template_rendered.connect(record, app)
     yield names
     template_rendered.disconnect(record, app)
+
+
+CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')  # in <body hx-headers> on every page
+PASSWORD = "a long unusual passphrase 42"
+
+
+class Auth:
+    """Act as a person in the browser would: fetch the form, post it with its CSRF token."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def csrf_token(self, page: str = "/datasets") -> str:
+        match = CSRF_RE.search(self.client.get(page).get_data(as_text=True))
+        assert match, f"no CSRF token on {page}"
+        return match.group(1)
+
+    def post(self, url: str, data: dict, **kwargs):
+        token = self.csrf_token()
+        return self.client.post(url, data={"csrf_token": token, **data}, **kwargs)
+
+    def register(self, email: str, password: str = PASSWORD):
+        return self.post("/auth/register", {"email": email, "password": password})
+
+    def login(self, email: str, password: str = PASSWORD, remember: bool = False, next: str = ""):
+        url = "/auth/login" + (f"?next={next}" if next else "")
+        data = {"email": email, "password": password}
+        if remember:
+            data["remember"] = "y"
+        return self.post(url, data)
+
+    def logout(self):
+        return self.post("/auth/logout", {})
+
+
+@pytest.fixture
+def auth(client) -> Auth:
+    return Auth(client)
+
+
+def create_user(email: str, password: str = PASSWORD):
+    """A user straight through the service layer (faster than the form)."""
+    from app.auth.accounts import register
+
+    user = register(db.session, email, password)
+    assert user is not None
+    return user
+
+
+@pytest.fixture
+def two_users(app):
+    """Two accounts, each with its own signed-in client: B must never reach A's things.
+
+    Features with per-user resources reuse this: create them as A, then ask as B and expect 404.
+    """
+    clients = {}
+    for name, email in (("a", "ann@example.com"), ("b", "bob@example.com")):
+        create_user(email)
+        client = app.test_client()
+        response = Auth(client).login(email)
+        assert response.status_code == 303, response.get_data(as_text=True)
+        clients[name] = client
+    return clients

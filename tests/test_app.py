@@ -11,7 +11,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from app import create_app
 from app.catalog.fulltext_ddl import include_object
 from app.config import TestConfig, local_secret_key, normalise_database_url
 from app.extensions import db
@@ -57,8 +56,8 @@ def test_migrations_match_the_models(app):
         assert compare_metadata(context, db.metadata) == []
 
 
-def test_an_unexpected_error_shows_a_page_without_a_traceback(database_url):
-    application = create_app(TestConfig(database_url))
+def test_an_unexpected_error_shows_a_page_without_a_traceback(database_url, make_app):
+    application = make_app(TestConfig(database_url))
 
     @application.get("/boom")
     def boom():
@@ -71,8 +70,8 @@ def test_an_unexpected_error_shows_a_page_without_a_traceback(database_url):
     assert "Traceback" not in body and "secret internals" not in body
 
 
-def test_post_without_csrf_token_is_refused(database_url):
-    application = create_app(TestConfig(database_url))
+def test_post_without_csrf_token_is_refused(database_url, make_app):
+    application = make_app(TestConfig(database_url))
 
     @application.post("/change")
     def change():
