@@ -39,8 +39,10 @@ class ImportSummary:
         return len(self.problems)
 
     def __str__(self) -> str:
+        counts = self.counts
         return (
-            f"{self.counts.inserted} added, {self.counts.updated} updated, {self.skipped} skipped"
+            f"{counts.inserted} added, {counts.updated} updated, "
+            f"{counts.unchanged} unchanged, {self.skipped} skipped"
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from app.catalog.vocabulary import (
     DOMAIN_MODALITIES,
@@ -19,6 +19,7 @@ REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 REPO_ID_RE = re.compile(rf"^(?:{REPO_PART}/)?{REPO_PART}$")
 
 MAX_DESCRIPTION = 5000
+CARD_TITLE_RE = re.compile(r"^\s*(#+\s*)?dataset card for\b", re.IGNORECASE)
 MAX_LIST_ITEMS = 100
 MAX_VALUE_CHARS = 100
 BIGINT_MAX = 2**63 - 1
@@ -51,11 +52,16 @@ class DatasetRecord:
     gated: bool = False
     aliases: list[str] = field(default_factory=list)
 
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "repo_id", "author", "pretty_name", "description", "keywords", "tags",
+        "task_categories", "modalities", "languages", "license", "size_category", "num_rows",
+        "num_bytes", "downloads", "likes", "trending_score", "created_at", "last_modified",
+        "gated",
+    )  # fmt: skip
+
     @property
     def keywords(self) -> str:
-        """Tags and task names as words, for full-text search."""
-        words = self.tags + [task.replace("-", " ") for task in self.task_categories]
-        return " ".join(dict.fromkeys(words))
+        return keywords_for(self.tags, self.task_categories)
 
     def facet_pairs(self) -> set[tuple[str, str]]:
         pairs = {("task", task) for task in self.task_categories}
@@ -68,27 +74,13 @@ class DatasetRecord:
         return pairs
 
     def column_values(self) -> dict[str, Any]:
-        return {
-            "repo_id": self.repo_id,
-            "author": self.author,
-            "pretty_name": self.pretty_name,
-            "description": self.description,
-            "keywords": self.keywords,
-            "tags": self.tags,
-            "task_categories": self.task_categories,
-            "modalities": self.modalities,
-            "languages": self.languages,
-            "license": self.license,
-            "size_category": self.size_category,
-            "num_rows": self.num_rows,
-            "num_bytes": self.num_bytes,
-            "downloads": self.downloads,
-            "likes": self.likes,
-            "trending_score": self.trending_score,
-            "created_at": self.created_at,
-            "last_modified": self.last_modified,
-            "gated": self.gated,
-        }
+        return {name: getattr(self, name) for name in self.COLUMNS}
+
+
+def keywords_for(tags: list[str], task_categories: list[str]) -> str:
+    """Tags and task names as words, for full-text search."""
+    words = tags + [task.replace("-", " ") for task in task_categories]
+    return " ".join(dict.fromkeys(words))
 
 
 def is_valid_repo_id(value: object) -> bool:
@@ -134,7 +126,7 @@ def record_from_raw(raw: Any) -> DatasetRecord:
         repo_id=repo_id,
         author=_text(author, 100),
         pretty_name=_text(pretty_name, 300) if isinstance(pretty_name, str) else None,
-        description=_text(raw.get("description"), MAX_DESCRIPTION) or "",
+        description=_description(raw.get("description")),
         tags=[t.lower() for t in _strings(plain_tags)][:50],
         task_categories=tasks,
         modalities=modalities,
@@ -180,6 +172,14 @@ def _text(value: Any, limit: int) -> str | None:
         return None
     collapsed = " ".join(value.split())
     return collapsed[:limit] or None
+
+
+def _description(value: Any) -> str:
+    """The text, unless it is only the card's title ("Dataset Card for X"), which says nothing."""
+    text = _text(value, MAX_DESCRIPTION) or ""
+    if CARD_TITLE_RE.match(text) and len(text) < 120:
+        return ""
+    return text
 
 
 def _license(value: Any) -> str | None:

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.catalog.records import DatasetRecord
+from app.catalog.records import DatasetRecord, keywords_for
 from app.models import Dataset, DatasetAlias, DatasetFacet
+
+# Columns where an incoming "unknown" (None, "" or []) keeps what the mirror already knows:
+# a Hub list item without a card summary must not wipe the description we have.
+KEEP_WHEN_UNKNOWN = (
+    "author", "pretty_name", "description", "keywords", "tags", "task_categories", "modalities",
+    "languages", "license", "size_category", "num_rows", "num_bytes", "downloads", "likes",
+    "trending_score", "created_at", "last_modified",
+)  # fmt: skip
 
 
 @dataclass
 class UpsertCounts:
     inserted: int = 0
     updated: int = 0
+    unchanged: int = 0
 
     def __iadd__(self, other: UpsertCounts) -> UpsertCounts:
         self.inserted += other.inserted
         self.updated += other.updated
+        self.unchanged += other.unchanged
         return self
 
 
@@ -34,26 +45,34 @@ def upsert_records(session: Session, records: Sequence[DatasetRecord]) -> Upsert
     latest = {record.repo_id: record for record in records}  # a later line wins
     matches = _match_existing(session, list(latest.values()))
 
+    current = _current_values({m.dataset_id for m in matches.values()}, session)
     updates: list[dict] = []
     inserts: list[dict] = []
     written: list[tuple[DatasetRecord, _Match | None]] = []
     claimed: set[int] = set()
+    unchanged = 0
     for record in latest.values():
         match = matches.get(record.repo_id)
         if match is None:
             inserts.append(record.column_values())
-        elif match.dataset_id not in claimed:  # two names of one dataset in a batch: first wins
-            claimed.add(match.dataset_id)
-            updates.append(
-                {**record.column_values(), "id": match.dataset_id, "repo_id": match.repo_id}
-            )
-        else:
+            written.append((record, None))
             continue
-        written.append((record, match))
+        if match.dataset_id in claimed:  # two names of one dataset in a batch: first wins
+            continue
+        claimed.add(match.dataset_id)
+        before = current[match.dataset_id]
+        after = _merge(before, {**record.column_values(), "repo_id": match.repo_id})
+        if after == before:
+            unchanged += 1
+            _add_aliases(session, _alias_rows(record, match))
+            continue
+        updates.append({**after, "id": match.dataset_id})
+        written.append((_with_values(record, after), match))
 
     if updates:
         session.execute(update(Dataset), updates)
-        session.execute(delete(DatasetFacet).where(DatasetFacet.dataset_id.in_(claimed)))
+        changed_ids = [u["id"] for u in updates]
+        session.execute(delete(DatasetFacet).where(DatasetFacet.dataset_id.in_(changed_ids)))
     new_ids: dict[str, int] = {}
     if inserts:
         rows = session.execute(insert(Dataset).returning(Dataset.id, Dataset.repo_id), inserts)
@@ -67,14 +86,51 @@ def upsert_records(session: Session, records: Sequence[DatasetRecord]) -> Upsert
             {"dataset_id": dataset_id, "facet": facet, "value": value}
             for facet, value in sorted(record.facet_pairs())
         ]
-        names = set(record.aliases)
-        if match and match.repo_id != record.repo_id:
-            names.add(record.repo_id)  # arrived under an old name: remember it
-        alias_rows += [{"alias": name, "dataset_id": dataset_id} for name in sorted(names)]
+        alias_rows += _alias_rows(record, match, dataset_id)
     if facet_rows:
         session.execute(insert(DatasetFacet), facet_rows)
     _add_aliases(session, alias_rows)
-    return UpsertCounts(inserted=len(inserts), updated=len(updates))
+    return UpsertCounts(inserted=len(inserts), updated=len(updates), unchanged=unchanged)
+
+
+def _current_values(ids: set[int], session: Session) -> dict[int, dict]:
+    if not ids:
+        return {}
+    columns = [getattr(Dataset, name) for name in DatasetRecord.COLUMNS]
+    rows = session.execute(select(Dataset.id, *columns).where(Dataset.id.in_(ids)))
+    return {row[0]: dict(zip(DatasetRecord.COLUMNS, row[1:], strict=True)) for row in rows}
+
+
+def _merge(before: dict, incoming: dict) -> dict:
+    merged = dict(incoming)
+    for name in KEEP_WHEN_UNKNOWN:
+        if incoming[name] in (None, "", []) and before[name] not in (None, "", []):
+            merged[name] = before[name]
+    merged["keywords"] = keywords_for(merged["tags"], merged["task_categories"])
+    for name in ("created_at", "last_modified"):  # SQLite hands back naive UTC datetimes
+        merged[name] = _aware(merged[name])
+        before[name] = _aware(before[name])
+    return merged
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def _with_values(record: DatasetRecord, values: dict) -> DatasetRecord:
+    """The record as stored after merging, so its facets match the row."""
+    fields = {k: v for k, v in values.items() if k not in ("keywords", "repo_id")}
+    return replace(record, **fields)
+
+
+def _alias_rows(
+    record: DatasetRecord, match: _Match | None, dataset_id: int | None = None
+) -> list[dict]:
+    target = dataset_id if dataset_id is not None else match.dataset_id if match else None
+    names = set(record.aliases)
+    if match and match.repo_id != record.repo_id:
+        names.add(record.repo_id)  # arrived under an old name: remember it
+    return [{"alias": name, "dataset_id": target} for name in sorted(names)]
 
 
 def _match_existing(session: Session, records: list[DatasetRecord]) -> dict[str, _Match]:

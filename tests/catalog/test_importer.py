@@ -34,7 +34,8 @@ def test_import_is_idempotent(app, tmp_path):
     first = import_file(db.session, source)
     second = import_file(db.session, source)
     assert (first.counts.inserted, first.counts.updated) == (7, 0)
-    assert (second.counts.inserted, second.counts.updated) == (0, 7)
+    counts = second.counts
+    assert (counts.inserted, counts.updated, counts.unchanged) == (0, 0, 7)
     assert count(Dataset) == 7
     assert count(DatasetFacet) == 7  # one licence each, not duplicated by the second run
 
@@ -59,7 +60,7 @@ def test_bad_lines_are_reported_with_file_and_line_and_skipped(app, tmp_path):
         (4, "invalid"),
     ]
     assert str(summary.problems[0]).startswith(f"{source}:2: ")
-    assert str(summary) == "2 added, 0 updated, 3 skipped"
+    assert str(summary) == "2 added, 0 updated, 0 unchanged, 3 skipped"
 
 
 def test_an_update_replaces_fields_and_facets(app, tmp_path):
@@ -84,7 +85,7 @@ def test_an_interrupted_import_resumes_without_duplicates(app, tmp_path):
     write_lines(tmp_path / "part.jsonl", lines[:700])  # as if the first run stopped part-way
     import_file(db.session, tmp_path / "part.jsonl")
     summary = import_file(db.session, write_lines(tmp_path / "all.jsonl", lines))
-    assert (summary.counts.inserted, summary.counts.updated) == (500, 700)
+    assert (summary.counts.inserted, summary.counts.unchanged) == (500, 700)
     assert count(Dataset) == 1200
 
 
@@ -135,7 +136,7 @@ def test_cli_prints_progress_problems_and_a_summary(runner, tmp_path):
     result = runner.invoke(args=["catalog", "import", str(source)])
     assert result.exit_code == 0
     assert f"skipped {source}:2: not valid JSON" in result.output
-    assert "2 added, 0 updated, 1 skipped" in result.output
+    assert "2 added, 0 updated, 0 unchanged, 1 skipped" in result.output
 
 
 def test_cli_refuses_a_missing_file(runner, tmp_path):
@@ -169,3 +170,21 @@ def test_the_real_catalog_imports_and_searches(app):
     assert all("en" in d.languages for d in speech.datasets)
     downloads = [d.downloads for d in speech.datasets]
     assert downloads == sorted(downloads, key=lambda n: -(n or 0))
+
+
+def test_unknown_fields_keep_what_the_mirror_knows(app, tmp_path):
+    import_file(
+        db.session,
+        write_lines(
+            tmp_path / "ours.jsonl",
+            [record("org/x", description="Our own words.", tags=["speech"], likes=3)],
+        ),
+    )
+    # A Hub list item: a card title for a description, no tags, but fresh download counts.
+    hub_item = {"id": "org/x", "description": "Dataset Card for X", "downloads": 99}
+    summary = import_file(db.session, write_lines(tmp_path / "hub.jsonl", [hub_item]))
+    assert summary.counts.updated == 1
+    dataset = db.session.scalar(select(Dataset).where(Dataset.repo_id == "org/x"))
+    assert (dataset.description, dataset.tags, dataset.likes) == ("Our own words.", ["speech"], 3)
+    assert dataset.downloads == 99
+    assert search(db.session, SearchQuery(text="speech ")).total == 1
