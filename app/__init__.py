@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from flask import Flask
@@ -12,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import database  # noqa: F401  (registers the SQLite pragmas)
 from app.config import INSTANCE_DIR, Config, check_production, load_config
 from app.extensions import csrf, db, limiter, login_manager, migrate
+from app.hub import service as hub_service
 
 
 def create_app(config: Any = None) -> Flask:
@@ -37,6 +39,7 @@ def create_app(config: Any = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
     init_login(app)
+    hub_service.init_app(app)
 
     if app.config.get("PRODUCTION"):
         with app.app_context():
@@ -59,7 +62,32 @@ def create_app(config: Any = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
     app.cli.add_command(catalog_cli.catalog)
+    if app.config.get("SYNC_ON_START"):
+        start_background_sync(app)
     return app
+
+
+def start_background_sync(app: Flask) -> None:
+    """Bring the mirror up to date without holding up start-up; offline, say so once."""
+    from app.hub.errors import HubError
+    from app.hub.sync import sync_catalog
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                summary = sync_catalog(
+                    db.session, hub_service.hub_client(), limit=app.config["SYNC_ON_START_LIMIT"]
+                )
+                app.logger.info("Catalog sync: %s", summary)
+            except HubError as error:
+                app.logger.warning(
+                    "The Hub is unreachable (%s); serving the catalog already in the database.",
+                    error,
+                )
+            finally:
+                db.session.remove()
+
+    threading.Thread(target=run, name="catalog-sync", daemon=True).start()
 
 
 def init_login(app: Flask) -> None:

@@ -50,6 +50,17 @@ class Config:
         self.HUGGINGFACE_API_TOKEN = os.environ.get("HUGGINGFACE_API_TOKEN") or os.environ.get(
             "HF_TOKEN"
         )
+        self.HF_DATASETS_SERVER = os.environ.get(
+            "HF_DATASETS_SERVER", "https://datasets-server.huggingface.co"
+        ).rstrip("/")
+        # Per Hub call: connect and read timeouts inside a total budget (retries included),
+        # well under gunicorn's 30 s worker timeout even for a page that makes three calls.
+        self.HUB_CONNECT_TIMEOUT = float(os.environ.get("HUB_CONNECT_TIMEOUT", "3.05"))
+        self.HUB_READ_TIMEOUT = float(os.environ.get("HUB_READ_TIMEOUT", "5"))
+        self.HUB_BUDGET = float(os.environ.get("HUB_BUDGET", "6"))
+        self.HUB_CACHE_TTL = int(os.environ.get("HUB_CACHE_TTL", "3600"))
+        self.SYNC_ON_START = os.environ.get("SYNC_ON_START", "") == "1"
+        self.SYNC_ON_START_LIMIT = int(os.environ.get("SYNC_ON_START_LIMIT", "2000"))
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
         self.MAX_CONTENT_LENGTH = 1024 * 1024
         self.SESSION_COOKIE_HTTPONLY = True

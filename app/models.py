@@ -113,3 +113,28 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"
+
+
+class HubCacheEntry(db.Model):
+    """A Hub answer we fetched (details, card, sizes, a commit page) and when we fetched it."""
+
+    __tablename__ = "hub_cache"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SyncState(db.Model):
+    """Where catalog sync stands: what is fully synced, and where an interrupted run stopped."""
+
+    __tablename__ = "sync_state"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    # Everything modified up to this moment is in the mirror.
+    synced_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An unfinished run: the next page to fetch, its lower bound and the newest change it saw.
+    resume_url: Mapped[str | None] = mapped_column(Text)
+    run_stops_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    run_newest: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -9,6 +11,9 @@ from flask.cli import with_appcontext
 
 from app.catalog.importer import ImportSummary, import_file, load_starter_catalog
 from app.extensions import db
+from app.hub.errors import HubError
+from app.hub.service import hub_client
+from app.hub.sync import sync_catalog
 
 
 @click.group()
@@ -55,3 +60,49 @@ def load_starter_command() -> None:
     for problem in summary.problems:
         click.echo(f"skipped {problem}", err=True)
     click.echo(f"starter catalog: {summary}")
+
+
+class Progress:
+    """One updating line: how many, how fast, and (with a known total) how long to go."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.started = time.monotonic()
+
+    def __call__(self, done: int) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = done / elapsed
+        line = f"{done:,} datasets, {rate:,.0f}/s"
+        if self.total and rate > 0:
+            remaining = max(self.total - done, 0) / rate
+            line += f", {done * 100 // self.total}%, about {remaining:,.0f} s to go"
+        click.echo("\r" + line.ljust(70), nl=False, err=True)
+
+
+@catalog.command("sync")
+@click.option("--limit", type=click.IntRange(min=1), help="Stop after this many datasets.")
+@click.option("--since", type=click.DateTime(), help="Only datasets modified after this time.")
+@click.option("--full", is_flag=True, help="Walk the whole Hub, not only what changed.")
+@with_appcontext
+def sync_command(limit: int | None, since: datetime | None, full: bool) -> None:
+    """Pull datasets from the Hub into the mirror (incremental; resumes an interrupted run)."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    try:
+        summary = sync_catalog(
+            db.session,
+            hub_client(),
+            limit=limit,
+            since=since,
+            full=full,
+            on_progress=Progress(limit),
+        )
+    except HubError as error:
+        click.echo("", err=True)
+        raise click.ClickException(f"The Hub could not be reached: {error}") from None
+    click.echo("", err=True)
+    for repo_id, reason in summary.failed[:50]:
+        click.echo(f"failed {repo_id or '(no id)'}: {reason}", err=True)
+    state = "resumed, " if summary.resumed else ""
+    state += "complete" if summary.complete else "stopped early; run again to continue"
+    click.echo(f"sync: {summary} ({state})")

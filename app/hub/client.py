@@ -98,6 +98,13 @@ class Commit:
 
 
 @dataclass(frozen=True)
+class DatasetPage:
+    records: list[DatasetRecord]
+    bad: list[tuple[str | None, str]]  # (id if any, why it was unusable)
+    next_url: str | None
+
+
+@dataclass(frozen=True)
 class CommitPage:
     commits: list[Commit]
     page: int
@@ -153,7 +160,7 @@ class HubClient:
 
     # Endpoints --------------------------------------------------------------------------
 
-    def list_datasets(
+    def dataset_pages(
         self,
         *,
         search: str | None = None,
@@ -161,36 +168,48 @@ class HubClient:
         filters: Sequence[str] = (),
         sort: str = "lastModified",
         page_size: int = 100,
-        limit: int | None = None,
-        on_bad_item: Callable[[Any, str], None] | None = None,
-    ) -> Iterator[DatasetRecord]:
-        """Datasets, newest first by `sort`, following the Link header page after page."""
-        params: list[tuple[str, str]] = [("sort", sort), ("limit", str(page_size))]
-        params += [("expand", value) for value in LIST_EXPAND]
-        if search:
-            params.append(("search", search))
-        if author:
-            params.append(("author", author))
-        params += [("filter", value) for value in filters]
-        url: str | None = self._api_url("api", "datasets")
-        yielded = 0
+        start_url: str | None = None,
+    ) -> Iterator[DatasetPage]:
+        """Pages of datasets, newest first by `sort`, following the Link header.
+
+        `start_url` continues from a page's `next_url` (a resumed sync); it must be on our Hub.
+        """
+        params: list[tuple[str, str]] | None
+        if start_url:
+            if not _same_origin(start_url, self.settings.endpoint):
+                raise InvalidRepoId("A page URL must be on the configured Hub.")
+            url: str | None = start_url
+            params = None
+        else:
+            url = self._api_url("api", "datasets")
+            params = [("sort", sort), ("limit", str(page_size))]
+            params += [("expand", value) for value in LIST_EXPAND]
+            params += [("search", search)] if search else []
+            params += [("author", author)] if author else []
+            params += [("filter", value) for value in filters]
         while url:
             response = self._get(url, params)
             items = self._json(response)
             if not isinstance(items, list):
                 raise HubUnavailable("The Hub sent a dataset list of the wrong shape.")
+            records, bad = [], []
             for item in items:
                 try:
-                    record = record_from_raw(item)
+                    records.append(record_from_raw(item))
                 except RecordError as error:
-                    if on_bad_item:
-                        on_bad_item(item, str(error))
-                    continue
+                    bad.append((item.get("id") if isinstance(item, dict) else None, str(error)))
+            url, params = self._next_link(response), None
+            yield DatasetPage(records, bad, url)
+
+    def list_datasets(self, *, limit: int | None = None, **query: Any) -> Iterator[DatasetRecord]:
+        """Datasets one by one across pages; bad items are skipped."""
+        count = 0
+        for page in self.dataset_pages(**query):
+            for record in page.records:
                 yield record
-                yielded += 1
-                if limit is not None and yielded >= limit:
+                count += 1
+                if limit is not None and count >= limit:
                     return
-            url, params = self._next_link(response), []
 
     def dataset(self, repo_id: str, revision: str | None = None) -> DatasetDetail:
         path = ["api", "datasets", *self._repo_path(repo_id)]
