@@ -53,12 +53,14 @@ def create_app(config: Any = None) -> Flask:
     from app.auth.views import bp as auth_bp
     from app.catalog import cli as catalog_cli
     from app.catalog.views import bp as catalog_bp
+    from app.datasets.views import bp as datasets_bp
     from app.ops.views import bp as ops_bp
 
     templating.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(catalog_bp)
+    app.register_blueprint(datasets_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
     app.cli.add_command(catalog_cli.catalog)

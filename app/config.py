@@ -134,3 +134,5 @@ class TestConfig(Config):
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(database_url)
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.RATELIMIT_STORAGE_URI = "memory://"  # each test starts with fresh counters
+        # Nothing listens on the discard port: a test that forgets the fake Hub fails fast.
+        self.HF_ENDPOINT = self.HF_DATASETS_SERVER = "http://127.0.0.1:9"

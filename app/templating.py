@@ -111,7 +111,18 @@ def relative_time(moment: datetime | None, now: datetime | None = None) -> str:
     return "just now"
 
 
-def iso_datetime(moment: datetime | None) -> str:
+def parse_datetime(value: str | datetime | None) -> datetime | None:
+    """ISO text (as cached JSON holds it) back to a datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def iso_datetime(moment: datetime | str | None) -> str:
+    moment = parse_datetime(moment)
     if moment is None:
         return ""
     if moment.tzinfo is None:
@@ -153,6 +164,7 @@ def init_app(app: Flask) -> None:
         file_size=file_size,
         relative_time=relative_time,
         iso_datetime=iso_datetime,
+        parse_datetime=parse_datetime,
         dom_id=dom_id,
         return_path=return_path,
         form_field_errors=form_field_errors,

@@ -109,6 +109,7 @@ def app(migrated_app: Flask) -> Iterator[Flask]:
     with migrated_app.app_context():
         empty_tables()
         limiter.reset()
+        migrated_app.extensions["hub_client"].reset()
         yield migrated_app
         db.session.remove()
 

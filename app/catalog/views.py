@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, request, url_for
-from sqlalchemy import select
 
 from app.catalog.params import parse_browse_args, query_string_args
 from app.catalog.search import SearchQuery, all_facet_values, search
 from app.catalog.vocabulary import FACETS
 from app.extensions import db
 from app.htmx import render, wants_fragment
-from app.models import Dataset, DatasetAlias
 
 bp = Blueprint("catalog", __name__)
 
@@ -88,18 +86,3 @@ def facet_values(facet: str):
         notices=problems,
         links=BrowseLinks(query),
     )
-
-
-@bp.get("/datasets/<path:repo_id>")
-def dataset(repo_id: str):
-    found = db.session.scalar(select(Dataset).where(Dataset.repo_id == repo_id))
-    if found is None:
-        renamed = db.session.scalar(
-            select(Dataset.repo_id)
-            .join(DatasetAlias, DatasetAlias.dataset_id == Dataset.id)
-            .where(DatasetAlias.alias == repo_id)
-        )
-        if renamed:
-            return redirect(url_for("catalog.dataset", repo_id=renamed), 301)
-        abort(404, f"No dataset “{repo_id[:100]}” is in the catalog.")
-    return render("catalog/dataset.html", "catalog/dataset.html", dataset=found)

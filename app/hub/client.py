@@ -158,6 +158,11 @@ class HubClient:
         self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown, clock)
         self.quiet_until = 0.0  # after a 429 we do not call before this moment
 
+    def reset(self) -> None:
+        """Forget past failures and rate-limit pauses (a new process would)."""
+        self.breaker.succeeded()
+        self.quiet_until = 0.0
+
     # Endpoints --------------------------------------------------------------------------
 
     def dataset_pages(

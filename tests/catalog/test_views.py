@@ -136,21 +136,29 @@ def test_user_text_is_escaped(client):
     assert "&lt;script&gt;" in body
 
 
-def test_dataset_page_and_renamed_ids(client):
+def test_dataset_page_shows_the_mirror_even_with_the_hub_unreachable(client):
     response = client.get("/datasets/acme/movie-reviews")
     assert response.status_code == 200
-    assert "<h1>acme/movie-reviews</h1>" in text(response)
+    body = text(response)
+    assert "<h1>acme/movie-reviews</h1>" in body
+    assert "The Hub is unreachable" in body
 
 
-def test_unknown_dataset_is_a_404_page_and_a_404_fragment(client, rendered_templates):
+def test_unknown_dataset_with_the_hub_unreachable_is_a_503_with_a_retry(client, rendered_templates):
     response = client.get("/datasets/nobody/nothing")
-    assert response.status_code == 404
-    assert "No dataset “nobody/nothing” is in the catalog." in text(response)
-    assert rendered_templates[0] == "errors/page.html"
+    assert response.status_code == 503
+    assert "Try again" in text(response)
+    assert rendered_templates[0] == "datasets/unavailable.html"
     rendered_templates.clear()
     response = client.get("/datasets/nobody/nothing", headers=HX)
+    assert response.status_code == 503
+    assert rendered_templates[0] == "datasets/_unavailable.html"
+
+
+def test_an_invalid_dataset_id_is_a_404_without_asking_the_hub(client):
+    response = client.get("/datasets/a/b/c/d")
     assert response.status_code == 404
-    assert rendered_templates[0] == "errors/_message.html"
+    assert "Dataset not found" in text(response)
 
 
 def test_old_names_redirect_to_the_current_id(client, tmp_path):

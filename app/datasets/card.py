@@ -1,0 +1,104 @@
+"""Dataset cards: YAML front matter apart, Markdown rendered, everything sanitised."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+import yaml
+from markdown_it import MarkdownIt
+from markupsafe import Markup, escape
+
+MAX_CARD_CHARS = 200_000
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt",
+    "em", "h3", "h4", "h5", "h6", "hr", "i", "kbd", "li", "ol", "p", "pre", "s", "span",
+    "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "abbr": {"title"},
+    "td": {"align", "colspan", "rowspan"},
+    "th": {"align", "colspan", "rowspan"},
+    "ol": {"start"},
+}
+SAFE_SCHEMES = {"http", "https", "mailto"}
+
+
+@dataclass
+class RenderedCard:
+    html: Markup
+    metadata: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False
+
+
+def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """The YAML header (as data, when it parses to a mapping) and the Markdown after it."""
+    if not text.startswith("---"):
+        return {}, text
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            header, body = "".join(lines[1:index]), "".join(lines[index + 1 :])
+            try:
+                data = yaml.safe_load(header)
+            except yaml.YAMLError:
+                return {}, body
+            return (data if isinstance(data, dict) else {}), body
+    return {}, text
+
+
+def _markdown(base_url: str) -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
+
+    def heading_open(renderer, tokens, index, options, env):
+        # The page has its <h1> and the card sits under an <h2>: card headings start at <h3>.
+        level = min(6, int(tokens[index].tag[1]) + 2)
+        return f"<h{level}>"
+
+    def heading_close(renderer, tokens, index, options, env):
+        level = min(6, int(tokens[index].tag[1]) + 2)
+        return f"</h{level}>\n"
+
+    def image(renderer, tokens, index, options, env):
+        # No hot-linking: an image becomes a link the person may choose to follow.
+        token = tokens[index]
+        source = _absolute(str(token.attrGet("src") or ""), base_url)
+        alt = token.content or "image"
+        return f'<a href="{escape(source)}">Image: {escape(alt)}</a>'
+
+    def link_open(renderer, tokens, index, options, env):
+        token = tokens[index]
+        token.attrSet("href", _absolute(str(token.attrGet("href") or ""), base_url))
+        return renderer.renderToken(tokens, index, options, env)
+
+    md.add_render_rule("heading_open", heading_open)
+    md.add_render_rule("heading_close", heading_close)
+    md.add_render_rule("image", image)
+    md.add_render_rule("link_open", link_open)
+    return md
+
+
+def _absolute(href: str, base_url: str) -> str:
+    """Relative links in a card point into the dataset's repository on the Hub."""
+    if not href or href.startswith("#") or urlsplit(href).scheme:
+        return href
+    return urljoin(base_url, href)
+
+
+def render_card(text: str, base_url: str) -> RenderedCard:
+    """Markdown to safe HTML: no script, handlers, javascript: URLs, images or hx-* attributes."""
+    truncated = len(text) > MAX_CARD_CHARS
+    metadata, body = split_front_matter(text[:MAX_CARD_CHARS])
+    html = _markdown(base_url).render(body)
+    clean = nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=SAFE_SCHEMES,
+        link_rel="nofollow noopener noreferrer ugc",
+        strip_comments=True,
+    )
+    return RenderedCard(html=Markup(clean), metadata=metadata, truncated=truncated)
