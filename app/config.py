@@ -58,6 +58,7 @@ class Config:
         self.HUB_CONNECT_TIMEOUT = float(os.environ.get("HUB_CONNECT_TIMEOUT", "3.05"))
         self.HUB_READ_TIMEOUT = float(os.environ.get("HUB_READ_TIMEOUT", "5"))
         self.HUB_BUDGET = float(os.environ.get("HUB_BUDGET", "6"))
+        self.HUB_ATTEMPTS = int(os.environ.get("HUB_ATTEMPTS", "3"))
         self.HUB_CACHE_TTL = int(os.environ.get("HUB_CACHE_TTL", "3600"))
         self.SYNC_ON_START = os.environ.get("SYNC_ON_START", "") == "1"
         self.SYNC_ON_START_LIMIT = int(os.environ.get("SYNC_ON_START_LIMIT", "2000"))
@@ -136,3 +137,4 @@ class TestConfig(Config):
         self.RATELIMIT_STORAGE_URI = "memory://"  # each test starts with fresh counters
         # Nothing listens on the discard port: a test that forgets the fake Hub fails fast.
         self.HF_ENDPOINT = self.HF_DATASETS_SERVER = "http://127.0.0.1:9"
+        self.HUB_ATTEMPTS = 1

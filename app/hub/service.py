@@ -17,6 +17,7 @@ def settings_from_config(config) -> HubSettings:
         connect_timeout=config["HUB_CONNECT_TIMEOUT"],
         read_timeout=config["HUB_READ_TIMEOUT"],
         budget=config["HUB_BUDGET"],
+        attempts=config["HUB_ATTEMPTS"],
     )
 
 
