@@ -16,10 +16,10 @@ def wants_fragment() -> bool:
     )
 
 
-def render(page: str, fragment: str, status: int = 200, **context) -> Response:
-    """Render `fragment` for htmx requests and `page` (which includes it) otherwise."""
+def render(page_template: str, fragment_template: str, status: int = 200, **context) -> Response:
+    """Render the fragment for htmx requests and the page (which includes it) otherwise."""
     is_fragment = wants_fragment()
-    template = fragment if is_fragment else page
+    template = fragment_template if is_fragment else page_template
     response = make_response(
         render_template(template, htmx_fragment=is_fragment, **context), status
     )

@@ -29,7 +29,7 @@ HOSTILE = [
     '<form action="/auth/logout" method="post"><button>go</button></form>',
     '<iframe src="https://evil.example"></iframe>',
     '<object data="x.swf"></object><embed src="x.swf">',
-    '<style>body{display:none}</style>',
+    "<style>body{display:none}</style>",
     '<p style="position:fixed;top:0">cover</p>',
     '<meta http-equiv="refresh" content="0;url=https://evil.example">',
     '<base href="https://evil.example/">',
