@@ -31,6 +31,7 @@ starter: migrate
 	$(BIN)/flask catalog load-starter
 
 run: starter
+	@echo "Serving the catalog in the database. 'flask catalog sync' (or SYNC_ON_START=1) pulls from the Hub."
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
 # Browser tests drive Debian's chromium (Playwright's own browser download is impossible here).
