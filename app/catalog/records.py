@@ -175,11 +175,11 @@ def _text(value: Any, limit: int) -> str | None:
 
 
 def _description(value: Any) -> str:
-    """The text, unless it is only the card's title ("Dataset Card for X"), which says nothing."""
+    """The text, unless it is the card's title and headings flattened ("Dataset Card for X...")."""
     text = _text(value, MAX_DESCRIPTION) or ""
-    if CARD_TITLE_RE.match(text) and len(text) < 120:
-        return ""
-    return text
+    # The Hub's own `description` is the card flattened, title and headings first: worse than
+    # any summary we have, so it counts as unknown (see catalog.store.KEEP_WHEN_UNKNOWN).
+    return "" if CARD_TITLE_RE.match(text) else text
 
 
 def _license(value: Any) -> str | None:

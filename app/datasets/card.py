@@ -102,3 +102,51 @@ def render_card(text: str, base_url: str) -> RenderedCard:
         strip_comments=True,
     )
     return RenderedCard(html=Markup(clean), metadata=metadata, truncated=truncated)
+
+
+SUMMARY_HEADINGS = ("dataset summary", "summary", "dataset description", "description")
+MAX_SUMMARY_CHARS = 600
+
+
+def summary_from_card(text: str) -> str:
+    """A description from the card: the first paragraph under "Dataset Summary" (or a like
+    heading), else the first real paragraph; plain text, links reduced to their words."""
+    _, body = split_front_matter(text[:MAX_CARD_CHARS])
+    tokens = MarkdownIt("commonmark").parse(body)
+    heading = ""
+    first_paragraph = ""
+    nesting = 0  # inside lists, quotes and tables: links and facts, not prose
+    for index, token in enumerate(tokens):
+        if token.type in ("bullet_list_open", "ordered_list_open", "blockquote_open", "table_open"):
+            nesting += 1
+        elif token.type in (
+            "bullet_list_close",
+            "ordered_list_close",
+            "blockquote_close",
+            "table_close",
+        ):
+            nesting -= 1
+        elif token.type == "heading_open":
+            heading = tokens[index + 1].content.strip().lower()
+        elif (
+            token.type == "inline"
+            and not nesting
+            and index
+            and tokens[index - 1].type == "paragraph_open"
+        ):
+            words = _plain_text(token)
+            if len(words) < 40 or words.lower().startswith(("[more information", "dataset card")):
+                continue
+            if any(heading.endswith(name) for name in SUMMARY_HEADINGS):
+                return words[:MAX_SUMMARY_CHARS]
+            first_paragraph = first_paragraph or words
+    return first_paragraph[:MAX_SUMMARY_CHARS]
+
+
+def _plain_text(inline_token) -> str:
+    parts = [
+        child.content
+        for child in inline_token.children or []
+        if child.type in ("text", "code_inline")
+    ]
+    return " ".join(" ".join(parts).split())

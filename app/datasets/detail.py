@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog.search import SearchQuery, search
 from app.catalog.store import upsert_records
+from app.datasets.card import summary_from_card
 from app.hub.cache import Cached, cached_fetch
 from app.hub.client import HubClient
 from app.models import Dataset, DatasetAlias
@@ -50,7 +51,16 @@ def details(session: Session, client: HubClient, repo_id: str, ttl: timedelta) -
 
 
 def card(session: Session, client: HubClient, repo_id: str, ttl: timedelta) -> Cached:
-    return cached_fetch(session, f"card:{repo_id}", ttl, lambda: {"text": client.card(repo_id)})
+    """The card; a dataset the catalog knows no description for gets one from it."""
+
+    def fetch() -> dict:
+        text = client.card(repo_id)
+        dataset = session.scalar(select(Dataset).where(Dataset.repo_id == repo_id))
+        if text and dataset is not None and not dataset.description:
+            dataset.description = summary_from_card(text)
+        return {"text": text}
+
+    return cached_fetch(session, f"card:{repo_id}", ttl, fetch)
 
 
 def sizes(session: Session, client: HubClient, repo_id: str, ttl: timedelta) -> Cached:

@@ -146,3 +146,11 @@ def test_recorded_hub_list_items_normalise():
             record = record_from_raw(item)
             assert record.repo_id == item["id"]
             assert record.downloads == item.get("downloads")
+
+
+def test_the_hubs_flattened_card_text_is_no_description():
+    flattened = (
+        "Dataset Card for SQuAD Dataset Summary Stanford Question Answering Dataset (SQuAD) is " * 3
+    )
+    assert record_from_raw({"id": "a/b", "description": flattened}).description == ""
+    assert record_from_raw({"id": "a/b", "description": "Real words."}).description == "Real words."

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.datasets.card import render_card, split_front_matter
+from app.datasets.card import render_card, split_front_matter, summary_from_card
 
 BASE = "https://huggingface.co/datasets/org/x/blob/main/"
 
@@ -130,3 +130,26 @@ def test_odd_front_matter_never_fails(card):
 def test_a_huge_card_is_cut_and_says_so():
     rendered = render_card("word " * 100_000, BASE)
     assert rendered.truncated
+
+
+def test_a_summary_comes_from_the_summary_section_not_from_link_lists():
+    card = (
+        "---\nlicense: mit\n---\n# Dataset Card for X\n\n## Dataset Description\n\n"
+        "- **Homepage:** https://example.org\n- **Paper:** https://arxiv.org/abs/1\n\n"
+        "### Dataset Summary\n\nThe X corpus pairs [news articles](https://x.org) with short "
+        "human-written summaries for abstractive summarization.\n\n"
+        "## Languages\n\nEnglish only here.\n"
+    )
+    assert summary_from_card(card) == (
+        "The X corpus pairs news articles with short human-written summaries for abstractive "
+        "summarization."
+    )
+
+
+def test_without_a_summary_section_the_first_real_paragraph_is_used():
+    card = (
+        "# Title\n\n[More Information Needed]\n\nShort.\n\n"
+        "A longer first paragraph that says what the data is about.\n"
+    )
+    assert summary_from_card(card) == "A longer first paragraph that says what the data is about."
+    assert summary_from_card("# Only a title\n") == ""

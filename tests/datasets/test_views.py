@@ -167,3 +167,13 @@ def test_garbage_from_the_hub_is_never_a_500(hub_app, reviews, client, hub):
         db.session.commit()
         assert client.get("/datasets/acme/movie-reviews").status_code == 200
         assert client.get("/datasets/acme/movie-reviews/commits").status_code in (200, 503)
+
+
+def test_a_dataset_without_a_description_gets_one_from_its_card(hub_app, hub, client):
+    card = (
+        "# Dataset Card for Fresh\n\n## Dataset Summary\n\n"
+        "Fresh pairs questions with answers taken from cooking forums.\n"
+    )
+    hub.add_dataset("newcomer/fresh", card=card, description="Dataset Card for Fresh")
+    body = text(client.get("/datasets/newcomer/fresh"))
+    assert "Fresh pairs questions with answers taken from cooking forums." in body
