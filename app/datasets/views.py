@@ -35,13 +35,21 @@ def not_found(repo_id: str):
     )
 
 
-@bp.get("/datasets/<path:repo_id>")
-def show(repo_id: str):
+def locate(repo_id: str, endpoint: str):
+    """(the mirrored dataset or None, or a response to send instead: 404 or a rename redirect)."""
     if not is_valid_repo_id(repo_id):
-        return not_found(repo_id)
+        return None, not_found(repo_id)
     dataset, renamed = detail.find_dataset(db.session, repo_id)
     if renamed:
-        return redirect(url_for("datasets.show", repo_id=renamed), 301)
+        return None, redirect(url_for(endpoint, repo_id=renamed), 301)
+    return dataset, None
+
+
+@bp.get("/datasets/<path:repo_id>")
+def show(repo_id: str):
+    dataset, answered = locate(repo_id, "datasets.show")
+    if answered:
+        return answered
     client, ttl = hub_client(), cache_ttl()
     info = detail.details(db.session, client, repo_id, ttl)
     if dataset is None:
@@ -92,11 +100,9 @@ def hub_unavailable(answer: Cached, retry_url: str):
 @bp.get("/datasets/<path:repo_id>/commits")
 def commits(repo_id: str):
     """A page of the history: the fragment the dataset page loads, or a page of its own."""
-    if not is_valid_repo_id(repo_id):
-        return not_found(repo_id)
-    dataset, renamed = detail.find_dataset(db.session, repo_id)
-    if renamed:
-        return redirect(url_for("datasets.commits", repo_id=renamed), 301)
+    dataset, answered = locate(repo_id, "datasets.commits")
+    if answered:
+        return answered
     if dataset is None:
         return not_found(repo_id)
     raw_page = request.args.get("page", "1")
