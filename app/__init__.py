@@ -54,6 +54,7 @@ def create_app(config: Any = None) -> Flask:
     from app.catalog import cli as catalog_cli
     from app.catalog.views import bp as catalog_bp
     from app.datasets.views import bp as datasets_bp
+    from app.follows import views as follows_views
     from app.ops.views import bp as ops_bp
 
     templating.init_app(app)
@@ -61,6 +62,8 @@ def create_app(config: Any = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(catalog_bp)
     app.register_blueprint(datasets_bp)
+    app.register_blueprint(follows_views.bp)
+    follows_views.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
     app.cli.add_command(catalog_cli.catalog)

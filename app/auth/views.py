@@ -24,6 +24,7 @@ from app.htmx import navigate_away, redirect_after_post, render
 bp = Blueprint("auth", __name__)
 
 SIGN_IN_FAILED = "That email and password do not match an account."
+CARRY_OVER_SIGN_IN = ("pending_follow",)
 
 
 def submitted_account() -> str:
@@ -85,7 +86,11 @@ def login():
     if form.validate_on_submit():
         user = accounts.authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
-            session.clear()  # nothing from before sign-in carries over, the CSRF token included
+            # Nothing from before sign-in carries over (the CSRF token included) but the
+            # follow a signed-out person asked for, which sign-in completes.
+            pending = {key: session[key] for key in CARRY_OVER_SIGN_IN if key in session}
+            session.clear()
+            session.update(pending)
             login_user(user, remember=form.remember.data)
             return redirect_after_post(destination)
         form.form_errors.append(SIGN_IN_FAILED)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, request, url_for
+from flask_login import current_user
 
 from app.catalog.params import parse_browse_args, query_string_args
 from app.catalog.search import SearchQuery, all_facet_values, search
 from app.catalog.vocabulary import FACETS
 from app.extensions import db
+from app.follows import service as follows
 from app.htmx import render, wants_fragment
 
 bp = Blueprint("catalog", __name__)
@@ -55,6 +57,12 @@ def browse():
     result = search(db.session, query)
     notices = problems + result.notices
     links = BrowseLinks(result.query)
+    page_ids = [dataset.id for dataset in result.datasets]
+    followed = (
+        follows.followed_among(db.session, current_user.id, page_ids)
+        if current_user.is_authenticated
+        else set()
+    )
     response = render(
         "catalog/browse.html",
         "catalog/_results.html",
@@ -62,6 +70,8 @@ def browse():
         result=result,
         notices=notices,
         links=links,
+        followed_ids=followed,
+        follower_counts=follows.follower_counts(db.session, page_ids),
     )
     if notices and wants_fragment():
         # Show the corrected state in the address bar, not the invalid one.

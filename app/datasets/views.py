@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Blueprint, current_app, redirect, request, url_for
+from flask_login import current_user
 
 from app.catalog.records import is_valid_repo_id
 from app.datasets import detail
 from app.datasets.card import render_card
 from app.extensions import db
+from app.follows import service as follows
 from app.htmx import render
 from app.hub.cache import Cached
 from app.hub.service import hub_client
@@ -74,6 +76,9 @@ def show(repo_id: str):
         rendered_card=rendered,
         size=size_answer,
         stale_since=oldest_stale([info, card_answer, size_answer]),
+        following=current_user.is_authenticated
+        and follows.is_following(db.session, current_user.id, dataset.id),
+        follower_count=follows.follower_count(db.session, dataset.id),
         hub_url=hub_page_url(repo_id),
     )
 

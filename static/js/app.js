@@ -58,6 +58,22 @@
     }
   });
 
+  // The history's "Older" / "Newer" / "Try again" links replace themselves when they load
+  // another page of commits: unless the person has moved on, put focus on the history's
+  // heading (not <body>), so Tab continues with the new commits.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    var region = document.getElementById("commit-history");
+    if (!source || source.tagName !== "A" || !region || !region.contains(event.target)) return;
+    var active = document.activeElement;
+    if (active && active !== document.body && !region.contains(active)) return;
+    var heading = document.getElementById("commits-heading");
+    if (heading && active !== heading) {
+      heading.focus({ preventScroll: true });
+      heading.scrollIntoView({ block: "start" });
+    }
+  });
+
   // htmx restores the page's markup on Back/Forward, but typed values live outside the markup:
   // put the controls back in step with the address bar.
   document.addEventListener("htmx:historyRestore", syncControls);

@@ -1,0 +1,89 @@
+"""Following datasets: idempotent changes, counts, and the list of what a person follows."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.models import Dataset, Follow
+
+FOLLOWING_SORTS = {
+    "changed": "Recently changed",
+    "name": "Name",
+    "followed": "Recently followed",
+}
+
+
+def set_following(session: Session, user_id: int, dataset_id: int, follow: bool) -> bool:
+    """Make the follow exist or not; True when something changed. Replays change nothing."""
+    if not follow:
+        result = session.execute(
+            delete(Follow).where(Follow.user_id == user_id, Follow.dataset_id == dataset_id)
+        )
+        session.commit()
+        return bool(result.rowcount)
+    if is_following(session, user_id, dataset_id):
+        return False
+    session.add(Follow(user_id=user_id, dataset_id=dataset_id))
+    try:
+        session.commit()
+    except IntegrityError:  # a second click that arrived at the same moment: already done
+        session.rollback()
+        return False
+    return True
+
+
+def is_following(session: Session, user_id: int, dataset_id: int) -> bool:
+    found = session.scalar(
+        select(Follow.id).where(Follow.user_id == user_id, Follow.dataset_id == dataset_id)
+    )
+    return found is not None
+
+
+def followed_among(session: Session, user_id: int, dataset_ids: list[int]) -> set[int]:
+    """Which of these datasets the user follows, in one query (for a page of results)."""
+    if not dataset_ids:
+        return set()
+    rows = session.scalars(
+        select(Follow.dataset_id).where(
+            Follow.user_id == user_id, Follow.dataset_id.in_(dataset_ids)
+        )
+    )
+    return set(rows)
+
+
+def follower_counts(session: Session, dataset_ids: list[int]) -> dict[int, int]:
+    """Followers of each dataset on a page, in one query."""
+    if not dataset_ids:
+        return {}
+    rows = session.execute(
+        select(Follow.dataset_id, func.count(Follow.id))
+        .where(Follow.dataset_id.in_(dataset_ids))
+        .group_by(Follow.dataset_id)
+    )
+    return dict(rows.all())
+
+
+def follower_count(session: Session, dataset_id: int) -> int:
+    return session.scalar(select(func.count(Follow.id)).where(Follow.dataset_id == dataset_id)) or 0
+
+
+def following_count(session: Session, user_id: int) -> int:
+    return session.scalar(select(func.count(Follow.id)).where(Follow.user_id == user_id)) or 0
+
+
+def following(session: Session, user_id: int, sort: str = "changed") -> list[Follow]:
+    """The user's follows with their datasets, in the order asked for."""
+    order = {
+        "changed": (Dataset.last_modified.desc().nulls_last(), func.lower(Dataset.repo_id)),
+        "name": (func.lower(Dataset.repo_id),),
+        "followed": (Follow.created_at.desc(), Follow.id.desc()),
+    }[sort if sort in FOLLOWING_SORTS else "changed"]
+    statement = (
+        select(Follow)
+        .join(Dataset, Dataset.id == Follow.dataset_id)
+        .where(Follow.user_id == user_id)
+        .order_by(*order)
+    )
+    return list(session.scalars(statement))
