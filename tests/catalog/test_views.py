@@ -66,7 +66,7 @@ def test_results_rows_show_what_a_person_scans(client):
 
 def test_facets_show_counts_and_selected_values_are_checked(client):
     body = text(client.get("/datasets?modality=audio"))
-    checked = re.findall(r'name="(\w+)" value="([^"]+)"\s+checked>', body)
+    checked = re.findall(r'name="(\w+)" value="([^"]+)"[^>]*\schecked>', body)
     assert checked == [("modality", "audio")]
     assert "Showing 1–3 of 3 datasets" in body
     assert 'aria-label="Remove filter Modality: Audio"' in body
