@@ -82,9 +82,10 @@ class DatasetDetail:
 
 @dataclass(frozen=True)
 class ViewerSize:
-    splits: list[SplitSize]
+    splits: list[SplitSize]  # num_bytes: the split's Parquet files (all the viewer has per split)
     num_rows: int | None
-    num_bytes: int | None  # the original files
+    num_bytes: int | None  # all Parquet files
+    original_bytes: int | None  # the files as uploaded
     partial: bool  # computed on part of the data: the counts are lower bounds
 
 
@@ -291,7 +292,7 @@ class HubClient:
                 config=str(s.get("config", "")),
                 split=str(s.get("split", "")),
                 num_rows=_whole(s.get("num_rows")),
-                num_bytes=_whole(s.get("num_bytes_original_files")),
+                num_bytes=_whole(s.get("num_bytes_parquet_files")),
             )
             for s in size.get("splits", [])
             if isinstance(s, dict)
@@ -299,7 +300,8 @@ class HubClient:
         return ViewerSize(
             splits=splits,
             num_rows=_whole(dataset.get("num_rows")),
-            num_bytes=_whole(dataset.get("num_bytes_original_files")),
+            num_bytes=_whole(dataset.get("num_bytes_parquet_files")),
+            original_bytes=_whole(dataset.get("num_bytes_original_files")),
             partial=payload.get("partial") is True,
         )
 

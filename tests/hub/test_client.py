@@ -262,3 +262,14 @@ def test_the_token_is_never_logged(hub, caplog):
         client.dataset("acme/reviews")
     assert "hf_secret_token" not in caplog.text
     assert "hf_secret_token" not in repr(client.settings)
+
+
+def test_viewer_split_sizes_are_their_parquet_files(hub, client):
+    hub.add_examples()
+    size = client.viewer_size("ylecun/mnist")
+    assert [(s.split, s.num_rows, s.num_bytes) for s in size.splits] == [
+        ("train", 60000, 15561616),
+        ("test", 10000, 2595890),
+    ]
+    assert (size.num_rows, size.num_bytes, size.original_bytes) == (70000, 18157506, 11594722)
+    assert not size.partial
