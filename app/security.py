@@ -24,6 +24,8 @@ def init_app(app: Flask) -> None:
         if app.config.get("HSTS"):
             headers.setdefault("Strict-Transport-Security", HSTS)
         # Nothing personal may be kept by a browser or proxy cache, nor forms with tokens.
+        if request.path.startswith("/static/"):
+            return response  # CSS and scripts are the same for everyone: let them be cached
         if current_user.is_authenticated or request.path.startswith(PRIVATE_PREFIXES):
             headers["Cache-Control"] = "no-store"
             response.vary.add("Cookie")

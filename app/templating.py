@@ -21,6 +21,7 @@ HTMX_CONFIG = {
     "responseHandling": [
         {"code": "204", "swap": False},
         {"code": "[23]..", "swap": True},
+        {"code": "422", "swap": True},  # a form with mistakes: expected, not an error
         {"code": "[45]..", "swap": True, "error": True},
     ],
 }

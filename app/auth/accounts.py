@@ -22,11 +22,17 @@ MAX_EMAIL_LENGTH = 254
 
 
 class AccountError(ValueError):
-    """A request about an account that cannot be honoured; `field` names the form field."""
+    """A request about an account that cannot be honoured; `field` names the form field.
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    `problems` lists every (field, message) found, so a form can show them all at once.
+    """
+
+    def __init__(
+        self, message: str, field: str | None = None, more: list[tuple[str, str]] | None = None
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.problems = [(field, message), *(more or [])]
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,11 @@ def register(session: Session, email: str, password: str) -> User | None:
     The caller answers both cases the same way, so registration cannot tell anyone which
     addresses have accounts. The hash is computed either way to keep the timing alike.
     """
-    address = normalise_email(email)
+    try:
+        address = normalise_email(email)
+    except AccountError as error:
+        weak = password_problems(password)
+        raise AccountError(str(error), "email", [("password", weak[0])] if weak else []) from None
     problems = password_problems(password, address.display)
     if problems:
         raise AccountError(problems[0], "password")

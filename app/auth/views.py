@@ -41,11 +41,12 @@ def attempt_failed(response) -> bool:
 
 
 def add_error(form: FlaskForm, error: AccountError) -> None:
-    field = form[error.field] if error.field and error.field in form else None
-    if field is None:
-        form.form_errors.append(str(error))
-    else:
-        field.errors = [*field.errors, str(error)]
+    for name, message in error.problems:
+        field = form[name] if name and name in form else None
+        if field is None:
+            form.form_errors.append(message)
+        else:
+            field.errors = [*field.errors, message]
 
 
 def form_status(form: FlaskForm) -> int:
@@ -101,8 +102,8 @@ def login():
 def logout():
     if current_user.is_authenticated:
         accounts.end_sessions(db.session, current_user._get_current_object())
-    logout_user()
     session.clear()
+    logout_user()  # after the clear: it leaves the note that deletes the remember cookie
     flash("You are signed out.")
     return redirect_after_post(url_for("catalog.browse"))
 
@@ -160,8 +161,11 @@ def change_password():
         except AccountError as error:
             add_error(form, error)
         else:
+            remembered = request.cookies.get("remember_token") is not None
             session.clear()
-            login_user(user)  # this session carries the new version; all others are ended
+            # This session carries the new version (all others are ended), and stays
+            # remembered on this device if it was.
+            login_user(user, remember=remembered)
             flash("Your password is changed. Other devices have been signed out.")
             return redirect_after_post(url_for("auth.account"))
     return account_form_response(form, "auth/_password_form.html", "password_form")
@@ -180,8 +184,8 @@ def delete_account():
         except AccountError as error:
             add_error(form, error)
         else:
-            logout_user()
             session.clear()
+            logout_user()
             flash("Your account and everything in it have been deleted.")
             return redirect_after_post(url_for("catalog.browse"))
     return account_form_response(form, "auth/_delete_form.html", "delete_form")
@@ -193,6 +197,7 @@ def unauthorized():
         # Never swap a sign-in form into a fragment: send the whole page there instead.
         current = request.headers.get("HX-Current-URL", "")
         here = safe_next(_path_of(current), default=url_for("catalog.browse"))
+        flash("Sign in to see that page.")
         return navigate_away(url_for("auth.login", next=here), 401)
     flash("Sign in to see that page.")
     here = request.full_path.rstrip("?") if request.method == "GET" else None

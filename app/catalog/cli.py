@@ -10,6 +10,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.catalog.importer import ImportSummary, import_file, load_starter_catalog
+from app.catalog.store import refresh_statistics
 from app.extensions import db
 from app.hub.errors import HubError
 from app.hub.service import hub_client
@@ -45,6 +46,7 @@ def import_command(files: tuple[str, ...]) -> None:
         click.echo(f"{path}: {summary}")
         total.counts += summary.counts
         total.problems += summary.problems
+    refresh_statistics(db.session)
     if len(files) > 1:
         click.echo(f"total: {total}")
 
@@ -57,6 +59,7 @@ def load_starter_command() -> None:
     if summary is None:
         click.echo("The catalog already has datasets; the starter catalog was not loaded.")
         return
+    refresh_statistics(db.session)
     for problem in summary.problems:
         click.echo(f"skipped {problem}", err=True)
     click.echo(f"starter catalog: {summary}")
@@ -101,6 +104,8 @@ def sync_command(limit: int | None, since: datetime | None, full: bool) -> None:
         click.echo("", err=True)
         raise click.ClickException(f"The Hub could not be reached: {error}") from None
     click.echo("", err=True)
+    if summary.seen:
+        refresh_statistics(db.session)
     for repo_id, reason in summary.failed[:50]:
         click.echo(f"failed {repo_id or '(no id)'}: {reason}", err=True)
     state = "resumed, " if summary.resumed else ""

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 MAX_TERMS = 12
+MIN_PREFIX = 2
 WORD_RE = re.compile(r"[^\W_]+")  # letters and digits; `_`, `-`, `/`, `:`, `*`, `"` separate words
 
 
@@ -30,7 +31,8 @@ def parse_text_query(text: str) -> list[Term]:
             terms.extend(Term((word,)) for word in words)
     terms = terms[:MAX_TERMS]
     still_typing = text and not text[-1].isspace() and not text.rstrip().endswith('"')
-    if terms and still_typing and not terms[-1].phrase:
+    # A one-letter prefix matches most of the catalog and tells little: wait for the second.
+    if terms and still_typing and not terms[-1].phrase and len(terms[-1].words[0]) >= MIN_PREFIX:
         terms[-1] = Term(terms[-1].words, prefix=True)
     return terms
 

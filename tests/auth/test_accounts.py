@@ -158,3 +158,9 @@ def test_login_id_carries_the_session_version(app):
 def test_hashing_is_slow_enough_to_matter():
     # Not a timing assertion: the parameters are what makes guessing expensive.
     assert "m=19456,t=2,p=1" in hash_password("anything at all")
+
+
+def test_a_bad_email_and_a_weak_password_are_reported_together(app):
+    with pytest.raises(AccountError) as caught:
+        accounts.register(db.session, "not-an-email", "short")
+    assert [field for field, _ in caught.value.problems] == ["email", "password"]

@@ -349,3 +349,19 @@ def test_each_user_sees_only_their_own_account(two_users):
     assert "ann@example.com" in text(two_users["a"].get("/account"))
     bob_page = text(two_users["b"].get("/account"))
     assert "bob@example.com" in bob_page and "ann@example.com" not in bob_page
+
+
+def test_sign_out_deletes_the_remember_cookie(auth, client):
+    create_user("ann@example.com")
+    auth.login("ann@example.com", remember=True)
+    response = auth.logout()
+    deleted = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("remember_token=")]
+    assert deleted and ("Max-Age=0" in deleted[0] or "1970" in deleted[0])
+
+
+def test_static_files_stay_cacheable_when_signed_in(auth, client):
+    create_user("ann@example.com")
+    auth.login("ann@example.com")
+    response = client.get("/static/css/app.css")
+    assert response.headers.get("Cache-Control") != "no-store"
+    response.close()

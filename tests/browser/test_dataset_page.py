@@ -538,9 +538,14 @@ def test_screenshots(new_context, screenshot_dir: Path, browser_errors, width: i
         page.screenshot(path=screenshot_dir / f"dataset-{width}-{scheme}.png", full_page=True)
 
         overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"the dataset page scrolls sideways by {overflow}px at {width}px"
+        too_wide = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                .slice(0, 8).map(e => e.tagName + '.' + e.className)"""
+        )
+        assert overflow <= 0, f"the page scrolls sideways by {overflow}px at {width}px: {too_wide}"
         # Whatever is too wide (the card's table, its code) scrolls inside its own box.
-        for selector in ("section.dataset-card", "table.size-table", "#commit-history"):
+        for selector in ("section.dataset-card", "div.table-scroll", "#commit-history"):
             box = page.locator(selector).bounding_box()
             assert box is not None and box["x"] >= 0, (selector, box)
             assert box["x"] + box["width"] <= width, (selector, box, width)

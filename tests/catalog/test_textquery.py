@@ -50,3 +50,8 @@ def test_the_number_of_terms_is_bounded():
 def test_fts5_expression_quotes_every_word():
     expression = fts5_match_expression(parse_text_query('"natural language" infer'))
     assert expression == '"natural language" "infer"*'
+
+
+def test_a_single_letter_is_not_a_prefix():
+    assert parse_text_query("t") == [Term(("t",))]
+    assert parse_text_query("mo") == [Term(("mo",), prefix=True)]
