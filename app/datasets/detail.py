@@ -71,6 +71,16 @@ def sizes(session: Session, client: HubClient, repo_id: str, ttl: timedelta) -> 
     return cached_fetch(session, f"size:{repo_id}", ttl, fetch)
 
 
+def columns(session: Session, client: HubClient, repo_id: str, ttl: timedelta) -> Cached:
+    """Columns and splits per configuration, from the viewer's /info."""
+
+    def fetch() -> dict:
+        configs = client.viewer_info(repo_id)
+        return {"configs": [asdict(c) for c in configs]} if configs else {"missing": True}
+
+    return cached_fetch(session, f"info:{repo_id}", ttl, fetch)
+
+
 def commits(session: Session, client: HubClient, repo_id: str, page: int, ttl: timedelta) -> Cached:
     def fetch() -> dict:
         result = client.commits(repo_id, page=page, per_page=COMMITS_PER_PAGE)

@@ -62,6 +62,7 @@ def show(repo_id: str):
             return not_found(repo_id)
     card_answer = detail.card(db.session, client, repo_id, ttl)
     size_answer = detail.sizes(db.session, client, repo_id, ttl)
+    info_answer = detail.columns(db.session, client, repo_id, ttl)
     db.session.refresh(dataset)
     card_text = (card_answer.value or {}).get("text")
     rendered = (
@@ -75,7 +76,8 @@ def show(repo_id: str):
         card=card_answer,
         rendered_card=rendered,
         size=size_answer,
-        stale_since=oldest_stale([info, card_answer, size_answer]),
+        columns=info_answer,
+        stale_since=oldest_stale([info, card_answer, size_answer, info_answer]),
         following=current_user.is_authenticated
         and follows.is_following(db.session, current_user.id, dataset.id),
         follower_count=follows.follower_count(db.session, dataset.id),

@@ -90,6 +90,13 @@ class ViewerSize:
 
 
 @dataclass(frozen=True)
+class ConfigInfo:
+    name: str
+    columns: list[tuple[str, str]]  # (column, type as the viewer names it)
+    splits: list[SplitSize]  # num_bytes: in memory, as `datasets` loads it
+
+
+@dataclass(frozen=True)
 class Commit:
     sha: str
     title: str
@@ -305,6 +312,36 @@ class HubClient:
             partial=payload.get("partial") is True,
         )
 
+    def viewer_info(self, repo_id: str) -> list[ConfigInfo] | None:
+        """Each configuration's columns and splits from the dataset viewer; None when unknown."""
+        self._repo_path(repo_id)
+        url = self.settings.viewer_endpoint.rstrip("/") + "/info"
+        try:
+            payload = self._json(self._get(url, [("dataset", repo_id)]))
+        except HubNotFound:
+            return None
+        infos = payload.get("dataset_info") if isinstance(payload, dict) else None
+        if not isinstance(infos, dict):
+            raise HubUnavailable("The dataset viewer sent dataset info of the wrong shape.")
+        return [
+            ConfigInfo(
+                name=str(name),
+                columns=feature_columns(info.get("features")),
+                splits=[
+                    SplitSize(
+                        str(name),
+                        str(split.get("name") or key),
+                        _whole(split.get("num_examples")),
+                        _whole(split.get("num_bytes")),
+                    )
+                    for key, split in (info.get("splits") or {}).items()
+                    if isinstance(split, dict)
+                ],
+            )
+            for name, info in infos.items()
+            if isinstance(info, dict)
+        ]
+
     # Plumbing ---------------------------------------------------------------------------
 
     def _repo_path(self, repo_id: str) -> list[str]:
@@ -451,6 +488,24 @@ def card_split_sizes(dataset_info: Any) -> list[SplitSize]:
                     )
                 )
     return sizes
+
+
+def feature_columns(features: Any) -> list[tuple[str, str]]:
+    """Column names and readable types from a `datasets` features dump."""
+    if not isinstance(features, dict):
+        return []
+    columns = []
+    for name, feature in features.items():
+        if isinstance(feature, dict):
+            kind = feature.get("dtype") or feature.get("_type") or "value"
+            if feature.get("_type") == "ClassLabel" and isinstance(feature.get("names"), list):
+                kind = f"class label ({len(feature['names'])} classes)"
+        elif isinstance(feature, list):
+            kind = "list"
+        else:
+            kind = str(type(feature).__name__)
+        columns.append((str(name), str(kind)))
+    return columns[:200]
 
 
 def parse_commit(item: dict) -> Commit:

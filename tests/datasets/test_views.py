@@ -177,3 +177,11 @@ def test_a_dataset_without_a_description_gets_one_from_its_card(hub_app, hub, cl
     hub.add_dataset("newcomer/fresh", card=card, description="Dataset Card for Fresh")
     body = text(client.get("/datasets/newcomer/fresh"))
     assert "Fresh pairs questions with answers taken from cooking forums." in body
+
+
+def test_columns_come_from_the_viewer(hub_app, hub, client):
+    hub.add_examples()
+    body = text(client.get("/datasets/ylecun/mnist"))
+    assert '<h2 id="columns-heading">Columns</h2>' in body
+    assert "<code>label</code> <span class=\"hint\">class label (10 classes)</span>" in body
+    assert "60,000" in body  # the train split's rows

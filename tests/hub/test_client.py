@@ -273,3 +273,12 @@ def test_viewer_split_sizes_are_their_parquet_files(hub, client):
     ]
     assert (size.num_rows, size.num_bytes, size.original_bytes) == (70000, 18157506, 11594722)
     assert not size.partial
+
+
+def test_viewer_info_lists_columns_and_splits(hub, client):
+    hub.add_examples()
+    (config,) = client.viewer_info("ylecun/mnist")
+    assert config.name == "mnist"
+    assert config.columns == [("image", "Image"), ("label", "class label (10 classes)")]
+    assert [(s.split, s.num_rows) for s in config.splits] == [("train", 60000), ("test", 10000)]
+    assert client.viewer_info("nobody/nothing") is None
