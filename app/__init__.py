@@ -92,7 +92,9 @@ def start_background_sync(app: Flask) -> None:
             finally:
                 db.session.remove()
 
-    threading.Thread(target=run, name="catalog-sync", daemon=True).start()
+    thread = threading.Thread(target=run, name="catalog-sync", daemon=True)
+    app.extensions["sync_thread"] = thread  # so tests (and shutdown code) can wait for it
+    thread.start()
 
 
 def init_login(app: Flask) -> None:

@@ -168,3 +168,31 @@ def test_memory_stays_flat_however_many_datasets_stream(app, hub, client):
     tracemalloc.stop()
     # Memory in use after page 3 and after page 12 is about the same: nothing accumulates.
     assert peaks[-1] < peaks[2] * 1.5 + 2_000_000, json.dumps(peaks)
+
+
+def test_sync_on_start_fills_the_mirror_in_the_background(app, hub, make_app, database_url):
+    from app.config import TestConfig
+
+    add_datasets(hub, 12)
+    config = TestConfig(database_url)
+    config.HF_ENDPOINT = config.HF_DATASETS_SERVER = hub.url
+    config.SYNC_ON_START = True
+    started = make_app(config)
+    started.extensions["sync_thread"].join(timeout=30)
+    assert stored() == 12
+
+
+def test_sync_on_start_offline_says_so_once_and_serves_the_catalog(
+    app, small_catalog, make_app, database_url, caplog
+):
+    from app.config import TestConfig
+
+    config = TestConfig(database_url)  # the Hub address is a dead port
+    config.SYNC_ON_START = True
+    with caplog.at_level("WARNING"):
+        started = make_app(config)
+        started.extensions["sync_thread"].join(timeout=30)
+    messages = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(messages) == 1 and "serving the catalog already in the database" in messages[0]
+    assert "Traceback" not in caplog.text
+    assert started.test_client().get("/datasets").status_code == 200
