@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from tests.browser.helpers import assert_no_axe_violations
+
 pytestmark = pytest.mark.browser
 
 TOTAL = 45
@@ -527,14 +529,6 @@ def test_bad_input_in_the_address_shows_a_message_and_a_usable_page(
 
 
 # --- Accessibility and looks ---------------------------------------------------------------------
-
-
-def assert_no_axe_violations(page: Page, when: str) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    if results.violations_count:
-        pytest.fail(f"axe found problems {when}:\n{results.generate_report()}", pytrace=False)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

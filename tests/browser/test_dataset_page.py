@@ -22,6 +22,7 @@ from app.extensions import db
 from app.hub.client import HubClient
 from app.hub.service import EXTENSION_KEY, settings_from_config
 from app.models import HubCacheEntry
+from tests.browser.helpers import assert_no_axe_violations
 from tests.fakehub import FakeHub
 
 pytestmark = pytest.mark.browser
@@ -504,14 +505,6 @@ def test_hub_down_with_nothing_cached_then_try_again(page: Page, hub: FakeHub, b
 
 
 # --- Accessibility and looks ---------------------------------------------------------------------
-
-
-def assert_no_axe_violations(page: Page, when: str) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    if results.violations_count:
-        pytest.fail(f"axe found problems {when}:\n{results.generate_report()}", pytrace=False)
 
 
 def test_axe_finds_no_violations(page: Page) -> None:
