@@ -107,6 +107,8 @@ class User(UserMixin, db.Model):
     # Part of the login id in every session and remember cookie: bumping it signs out everywhere.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The secret part of the user's Atom feed URL; regenerated from /account.
+    feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     def get_id(self) -> str:
         """The login id kept in sessions: id and session version (see auth.accounts)."""
@@ -154,5 +156,43 @@ class Follow(db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    dataset: Mapped[Dataset] = relationship()
+
+
+class DatasetSnapshot(db.Model):
+    """What mattered about a followed dataset when we last looked: compared to find changes."""
+
+    __tablename__ = "dataset_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sha: Mapped[str | None] = mapped_column(String(64))
+    license: Mapped[str | None] = mapped_column(String(64))
+    num_rows: Mapped[int | None] = mapped_column(BigInteger)
+    num_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    downloads: Mapped[int | None] = mapped_column(Integer)
+    likes: Mapped[int | None] = mapped_column(Integer)
+    gated: Mapped[bool] = mapped_column(Boolean, default=False)
+    card_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class DatasetChange(db.Model):
+    """One thing that changed about a dataset: a commit, or a metadata change in words."""
+
+    __tablename__ = "dataset_changes"
+    __table_args__ = (Index("ix_dataset_changes_dataset_time", "dataset_id", "happened_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    happened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # commit, license, gated, rows, bytes, ...
+    summary: Mapped[str] = mapped_column(Text)
+    important: Mapped[bool] = mapped_column(Boolean, default=False)
+    sha: Mapped[str | None] = mapped_column(String(64))
+    author: Mapped[str | None] = mapped_column(String(100))
 
     dataset: Mapped[Dataset] = relationship()
