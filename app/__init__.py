@@ -54,6 +54,7 @@ def create_app(config: Any = None) -> Flask:
     from app.catalog import cli as catalog_cli
     from app.catalog.views import bp as catalog_bp
     from app.datasets.views import bp as datasets_bp
+    from app.follows import cli as follows_cli
     from app.follows import views as follows_views
     from app.ops.views import bp as ops_bp
 
@@ -67,6 +68,7 @@ def create_app(config: Any = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
     app.cli.add_command(catalog_cli.catalog)
+    app.cli.add_command(follows_cli.follows)
     if app.config.get("SYNC_ON_START"):
         start_background_sync(app)
     return app

@@ -93,8 +93,8 @@ def all_templates() -> list[Path]:
     return sorted(TEMPLATES.rglob("*"))
 
 
-def test_templates_are_html_so_they_autoescape():
-    assert all(p.suffix == ".html" for p in all_templates() if p.is_file())
+def test_templates_are_html_or_xml_so_they_autoescape():
+    assert all(p.suffix in (".html", ".xml") for p in all_templates() if p.is_file())
 
 
 def test_no_inline_script_style_or_event_handler_the_csp_would_block():

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, session, url_for
+from datetime import UTC, datetime, timedelta
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, user_logged_in
 from sqlalchemy import select
 
 from app.auth.redirects import safe_next
 from app.extensions import db
-from app.follows import service
+from app.follows import feed, service
+from app.follows.refresh import refresh_stale_followed
 from app.htmx import is_htmx, navigate_away, redirect_after_post, render
+from app.hub.service import hub_client
 from app.models import Dataset
 
 bp = Blueprint("follows", __name__)
@@ -49,19 +63,86 @@ def set_following(repo_id: str):
     )
 
 
+def refresh_stale_for_viewer() -> None:
+    """Pages that show changes look again at a few followed datasets gone stale."""
+    max_age = timedelta(seconds=current_app.config["HUB_CACHE_TTL"])
+    refresh_stale_followed(db.session, hub_client(), current_user.id, max_age)
+
+
 @bp.get("/following")
 @login_required
 def following():
     sort = request.args.get("sort", "changed")
     if sort not in service.FOLLOWING_SORTS:
         sort = "changed"
+    refresh_stale_for_viewer()
+    follows = service.following(db.session, current_user.id, sort)
     return render(
         "follows/following.html",
         "follows/following.html",
-        follows=service.following(db.session, current_user.id, sort),
+        follows=follows,
         sort=sort,
         sorts=service.FOLLOWING_SORTS,
+        new_commits=feed.new_commit_counts(db.session, current_user.id),
+        last_commits=feed.last_commits(db.session, [f.dataset_id for f in follows]),
     )
+
+
+@bp.post("/following/<path:repo_id>/seen")
+@login_required
+def mark_dataset_seen(repo_id: str):
+    dataset = db.session.scalar(select(Dataset).where(Dataset.repo_id == repo_id))
+    if dataset is None or not service.is_following(db.session, current_user.id, dataset.id):
+        abort(404, "You do not follow that dataset.")
+    feed.mark_seen(db.session, current_user.id, dataset.id)
+    return redirect_after_post(safe_next(request.form.get("next"), url_for("follows.following")))
+
+
+@bp.get("/feed")
+@login_required
+def timeline():
+    raw_page = request.args.get("page", "1")
+    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 10_000 else 1
+    refresh_stale_for_viewer()
+    return render(
+        "follows/feed.html",
+        "follows/_feed_page.html",
+        feed=feed.feed_page(db.session, current_user.id, page),
+        atom_url=url_for(
+            "follows.atom", token=feed.feed_token(db.session, current_user), _external=True
+        ),
+    )
+
+
+@bp.post("/feed/seen")
+@login_required
+def mark_all_seen():
+    feed.mark_seen(db.session, current_user.id)
+    flash("Everything in your feed is marked as seen.")
+    return redirect_after_post(url_for("follows.timeline"))
+
+
+@bp.get("/feed/<token>.atom")
+def atom(token: str):
+    """The same timeline for feed readers, behind a secret URL instead of a session."""
+    owner = feed.user_for_feed_token(db.session, token)
+    if owner is None:
+        abort(404)
+    body = render_template(
+        "follows/feed.atom.xml",
+        feed=feed.feed_page(db.session, owner.id, 1, per_page=100),
+        self_url=request.url,
+        updated=datetime.now(UTC),
+    )
+    return Response(body, mimetype="application/atom+xml")
+
+
+@bp.post("/account/feed-token")
+@login_required
+def regenerate_feed_token():
+    feed.feed_token(db.session, current_user._get_current_object(), regenerate=True)
+    flash("Your feed has a new address; the old one no longer works.")
+    return redirect_after_post(url_for("auth.account"))
 
 
 @user_logged_in.connect
