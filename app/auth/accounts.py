@@ -143,9 +143,14 @@ def end_sessions(session: Session, user: User) -> None:
 
 
 def delete_account(session: Session, user: User, current_password: str) -> None:
-    """Delete the account and, through foreign keys, everything that belongs to it."""
+    """Delete the account and, through foreign keys, everything that belongs to it, then the
+    history of datasets that only this account followed."""
+    from app.follows.service import forget_unfollowed_history
+
     check_current_password(user, current_password)
     session.delete(user)
+    session.flush()
+    forget_unfollowed_history(session)
     session.commit()
 
 

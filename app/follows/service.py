@@ -6,7 +6,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.models import Dataset, Follow
+from app.models import Dataset, DatasetChange, DatasetSnapshot, Follow
 
 FOLLOWING_SORTS = {
     "changed": "Recently changed",
@@ -21,6 +21,7 @@ def set_following(session: Session, user_id: int, dataset_id: int, follow: bool)
         result = session.execute(
             delete(Follow).where(Follow.user_id == user_id, Follow.dataset_id == dataset_id)
         )
+        forget_unfollowed_history(session)
         session.commit()
         return bool(result.rowcount)
     if is_following(session, user_id, dataset_id):
@@ -87,3 +88,13 @@ def following(session: Session, user_id: int, sort: str = "changed") -> list[Fol
         .order_by(*order)
     )
     return list(session.scalars(statement))
+
+
+def forget_unfollowed_history(session: Session) -> None:
+    """Snapshots and changes of datasets nobody follows any more are nobody's to keep.
+
+    The caller commits (with the unfollow or account deletion that made them orphans).
+    """
+    followed = select(Follow.dataset_id)
+    session.execute(delete(DatasetSnapshot).where(DatasetSnapshot.dataset_id.not_in(followed)))
+    session.execute(delete(DatasetChange).where(DatasetChange.dataset_id.not_in(followed)))

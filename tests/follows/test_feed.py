@@ -147,3 +147,18 @@ def test_the_refresh_command_reports_failures(followed, hub, runner):
     result = runner.invoke(args=["follows", "refresh"])
     assert result.exit_code == 1
     assert "1 failed" in result.output
+
+
+def test_history_nobody_follows_any_more_is_forgotten(followed, hub, hub_app, client):
+    from app.auth.accounts import delete_account
+    from tests.conftest import PASSWORD
+
+    hub.touch(REVIEWS, title="Kept while followed", when=datetime.now(UTC))
+    refresh_followed(db.session, hub_app.extensions["hub_client"])
+    bob = create_user("bob@example.com")
+    service.set_following(db.session, bob.id, dataset_id(REVIEWS), True)
+    delete_account(db.session, followed, PASSWORD)  # Bob still follows: history stays
+    assert db.session.scalar(select(func.count(DatasetChange.id))) == 1
+    service.set_following(db.session, bob.id, dataset_id(REVIEWS), False)
+    assert db.session.scalar(select(func.count(DatasetChange.id))) == 0
+    assert db.session.scalar(select(func.count(DatasetSnapshot.id))) == 0
