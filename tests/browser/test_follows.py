@@ -322,17 +322,12 @@ def test_follow_and_unfollow_by_keyboard_alone(
     expect(following_rows(page)).to_have_count(1)
     expect(following_rows(page).get_by_role("link", name=DATASET, exact=True)).to_be_visible()
 
-    page.on("request", lambda r: print("REQ", r.method, r.url, r.headers.get("hx-request")))
-    page.on("framenavigated", lambda f: print("NAV", f.url))
     tab_until(page, is_button(f"Unfollow {DATASET}"))
     keyboard.press("Space")
     expect_not_followed(page, following_rows(page))
     expect(follow_button(following_rows(page), False)).to_be_focused()
     # Pressed again, it follows again: nothing is lost by a slip of the finger.
-    print("FOCUS", focused(page))
     keyboard.press("Enter")
-    page.wait_for_timeout(1000)
-    print("FOCUS2", focused(page))
     expect_followed(page, following_rows(page))
     expect(follow_button(following_rows(page), True)).to_be_focused()
     keyboard.press("Enter")

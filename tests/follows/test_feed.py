@@ -162,3 +162,22 @@ def test_history_nobody_follows_any_more_is_forgotten(followed, hub, hub_app, cl
     service.set_following(db.session, bob.id, dataset_id(REVIEWS), False)
     assert db.session.scalar(select(func.count(DatasetChange.id))) == 0
     assert db.session.scalar(select(func.count(DatasetSnapshot.id))) == 0
+
+
+def test_a_rate_limited_refresh_stops_and_says_so(followed, hub, runner):
+    hub.fail("status", status=429, retry_after=120)
+    result = runner.invoke(args=["follows", "refresh"])
+    assert result.exit_code == 1
+    assert "stopped early" in result.output
+
+
+def test_viewing_the_pages_refreshes_stale_followed_datasets(hub_app, hub, small_catalog, client):
+    hub.add_dataset(REVIEWS, license="mit")
+    user = create_user("ann@example.com")
+    service.set_following(db.session, user.id, dataset_id(REVIEWS), True)
+    Auth(client).login("ann@example.com")
+    assert db.session.scalar(select(func.count(DatasetSnapshot.id))) == 0
+    client.get("/following")
+    assert db.session.scalar(select(func.count(DatasetSnapshot.id))) == 1
+    client.get("/feed")  # fresh now: no second look
+    assert db.session.scalar(select(func.count(DatasetSnapshot.id))) == 1
