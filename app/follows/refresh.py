@@ -79,11 +79,15 @@ def refresh_dataset(session: Session, client: HubClient, dataset: Dataset) -> in
     return len(changes)
 
 
-def followed_datasets(session: Session, stale_before: datetime | None = None) -> list[Dataset]:
-    """Every dataset somebody follows, once each; optionally only those not looked at since."""
-    statement = (
-        select(Dataset).where(Dataset.id.in_(select(Follow.dataset_id))).order_by(Dataset.id)
-    )
+def followed_datasets(
+    session: Session, stale_before: datetime | None = None, user_id: int | None = None
+) -> list[Dataset]:
+    """Every dataset somebody (or `user_id`) follows, once each; optionally only those not
+    looked at since `stale_before`."""
+    followers = select(Follow.dataset_id)
+    if user_id is not None:
+        followers = followers.where(Follow.user_id == user_id)
+    statement = select(Dataset).where(Dataset.id.in_(followers)).order_by(Dataset.id)
     if stale_before is not None:
         last_look = (
             select(func.max(DatasetSnapshot.taken_at))
@@ -122,9 +126,5 @@ def refresh_stale_followed(
     session: Session, client: HubClient, user_id: int, max_age: timedelta, limit: int = 3
 ) -> None:
     """On viewing /following or /feed: look again at a few of the user's stale datasets."""
-    stale_before = datetime.now(UTC) - max_age
-    mine = select(Follow.dataset_id).where(Follow.user_id == user_id)
-    stale = [
-        d for d in followed_datasets(session, stale_before) if d.id in set(session.scalars(mine))
-    ]
+    stale = followed_datasets(session, datetime.now(UTC) - max_age, user_id)
     refresh_followed(session, client, stale[:limit])
