@@ -43,6 +43,7 @@ def feed_page(session: Session, user_id: int, page: int = 1, per_page: int = PER
         .join(
             Follow, and_(Follow.dataset_id == DatasetChange.dataset_id, Follow.user_id == user_id)
         )
+        .where(DatasetChange.happened_at >= Follow.created_at)  # not others' older history
         .order_by(DatasetChange.happened_at.desc(), DatasetChange.id.desc())
         .limit(per_page + 1)
         .offset((page - 1) * per_page)

@@ -74,6 +74,29 @@
     }
   });
 
+  // A follow button's form replaces itself (outerHTML); htmx keeps focus only on an element
+  // with an id, so focus would fall to <body>. When it was on the old form, put it on the new
+  // button, so Enter or Space again undoes the follow and Tab continues from the same place.
+  var followFocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var form = event.detail.elt;
+    var active = document.activeElement;
+    followFocus =
+      form && form.classList && form.classList.contains("follow-form") && form.contains(active)
+        ? form.getAttribute("action")
+        : null;
+  });
+  // After settling, not swapping: htmx only handles the new form's submit once it has settled.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var form = event.target;
+    if (!followFocus || !form.classList || !form.classList.contains("follow-form")) return;
+    if (form.getAttribute("action") !== followFocus) return;
+    followFocus = null;
+    var active = document.activeElement;
+    var button = form.querySelector("button");
+    if (button && (!active || active === document.body)) button.focus();
+  });
+
   // htmx restores the page's markup on Back/Forward, but typed values live outside the markup:
   // put the controls back in step with the address bar.
   document.addEventListener("htmx:historyRestore", syncControls);

@@ -181,3 +181,12 @@ def test_viewing_the_pages_refreshes_stale_followed_datasets(hub_app, hub, small
     assert db.session.scalar(select(func.count(DatasetSnapshot.id))) == 1
     client.get("/feed")  # fresh now: no second look
     assert db.session.scalar(select(func.count(DatasetSnapshot.id))) == 1
+
+
+def test_a_new_follower_does_not_inherit_older_changes(followed, hub, hub_app):
+    hub.touch(REVIEWS, title="Before Bob", when=datetime.now(UTC))
+    refresh_followed(db.session, hub_app.extensions["hub_client"])
+    bob = create_user("bob@example.com")
+    service.set_following(db.session, bob.id, dataset_id(REVIEWS), True)
+    assert feed.feed_page(db.session, bob.id).empty
+    assert not feed.feed_page(db.session, followed.id).empty
