@@ -13,3 +13,53 @@ def assert_no_axe_violations(page: Page, when: str) -> None:
     results = Axe().run(page)
     if results.violations_count:
         pytest.fail(f"axe found problems {when}:\n{results.generate_report()}", pytrace=False)
+
+
+def press_until(page: Page, wanted, read, key: str = "Tab", limit: int = 150) -> dict:
+    """Press `key` until `read(page)` (what has focus) is what `wanted` accepts."""
+    current: dict = {}
+    for _ in range(limit):
+        page.keyboard.press(key)
+        current = read(page)
+        if wanted(current):
+            return current
+    raise AssertionError(f"{limit} presses of {key} never reached the element; last: {current}")
+
+
+def tolerate_aborts_from_navigation(page: Page, browser_errors) -> None:
+    """Two requests cut short by a navigation are no broken link: the favicon's load, and an
+    htmx request the app answered with HX-Redirect (htmx leaves the page while the answer's
+    body is still being read). Every other failed request is still reported."""
+    redirected: set = set()
+    page.on(
+        "response",
+        lambda response: (
+            redirected.add(response.request) if "hx-redirect" in response.headers else None
+        ),
+    )
+
+    def request_failed(request) -> None:
+        if request.failure == "net::ERR_ABORTED" and (
+            request.url.endswith("/static/favicon.svg") or request in redirected
+        ):
+            return
+        browser_errors._request_failed(request)
+
+    page.remove_listener("requestfailed", browser_errors._request_failed)
+    page.on("requestfailed", request_failed)
+
+
+def account_maker(app, email_for):
+    """make(tag) -> email: an account with the tests' PASSWORD, made through the service layer."""
+    from app.auth import accounts
+    from app.extensions import db
+    from tests.conftest import PASSWORD
+
+    def make(tag: str) -> str:
+        email = email_for(tag)
+        with app.app_context():
+            assert accounts.register(db.session, email, PASSWORD) is not None
+            db.session.remove()
+        return email
+
+    return make

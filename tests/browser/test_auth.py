@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import BrowserContext, Locator, Page, Request, Response, expect
+from playwright.sync_api import BrowserContext, Locator, Page, Response, expect
 
-from app.auth import accounts
-from app.extensions import db, limiter
+from app.extensions import limiter
 from tests.browser.conftest import BrowserErrors
+from tests.browser.helpers import account_maker, press_until, tolerate_aborts_from_navigation
 
 pytestmark = pytest.mark.browser
 
@@ -65,15 +65,7 @@ def fresh_rate_limits(live_server: str) -> None:
 @pytest.fixture
 def make_account(migrated_app: Flask, live_server: str) -> Callable[[str], str]:
     """An account with PASSWORD, made straight through the service layer; returns its email."""
-
-    def make(tag: str) -> str:
-        email = unique_email(tag)
-        with migrated_app.app_context():
-            assert accounts.register(db.session, email, PASSWORD) is not None
-            db.session.remove()
-        return email
-
-    return make
+    return account_maker(migrated_app, unique_email)
 
 
 @pytest.fixture
@@ -86,26 +78,7 @@ def open_page(
         context = new_context(**options)
         context.add_init_script(HTMX_ERROR_LISTENER)
         page = browser_errors.watch(context.new_page())
-        # Two requests cut short by a navigation are no broken link: the favicon's load, and an
-        # htmx request the app answered with HX-Redirect (htmx leaves the page as the answer's
-        # body is still being read). Every other failed request is still reported.
-        redirected: set[Request] = set()
-        page.on(
-            "response",
-            lambda response: (
-                redirected.add(response.request) if "hx-redirect" in response.headers else None
-            ),
-        )
-
-        def request_failed(request: Request) -> None:
-            if request.failure == "net::ERR_ABORTED" and (
-                request.url.endswith("/static/favicon.svg") or request in redirected
-            ):
-                return
-            browser_errors._request_failed(request)
-
-        page.remove_listener("requestfailed", browser_errors._request_failed)
-        page.on("requestfailed", request_failed)
+        tolerate_aborts_from_navigation(page, browser_errors)
         page.expose_function(
             "__reportHtmxError", lambda report: browser_errors.problems.append(report)
         )
@@ -231,13 +204,7 @@ def focused(page: Page) -> dict:
 
 def tab_until(page: Page, wanted: Callable[[dict], bool], limit: int = 40) -> dict:
     """Press Tab until the focused element is the wanted one, as a keyboard user would."""
-    current: dict = {}
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        current = focused(page)
-        if wanted(current):
-            return current
-    raise AssertionError(f"{limit} presses of Tab never reached the element; last: {current}")
+    return press_until(page, wanted, focused, "Tab", limit)
 
 
 def expect_field_error(page: Page, field_id: str, message: str | re.Pattern[str]) -> None:

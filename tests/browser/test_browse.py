@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.helpers import assert_no_axe_violations
+from tests.browser.helpers import assert_no_axe_violations, press_until
 
 pytestmark = pytest.mark.browser
 
@@ -127,12 +127,7 @@ def focused(page: Page) -> dict:
 
 def tab_until(page: Page, wanted: Callable[[dict], bool], limit: int = 150) -> dict:
     """Press Tab until the focused element is the wanted one, as a keyboard user would."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        current = focused(page)
-        if wanted(current):
-            return current
-    raise AssertionError(f"{limit} presses of Tab never reached the element; last: {current}")
+    return press_until(page, wanted, focused, "Tab", limit)
 
 
 # --- Journeys with a mouse -----------------------------------------------------------------------

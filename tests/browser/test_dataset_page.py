@@ -19,11 +19,11 @@ from flask import Flask
 from playwright.sync_api import Locator, Page, expect
 
 from app.extensions import db
-from app.hub.client import HubClient
-from app.hub.service import EXTENSION_KEY, settings_from_config
+from app.hub.service import EXTENSION_KEY
 from app.models import HubCacheEntry
-from tests.browser.helpers import assert_no_axe_violations
+from tests.browser.helpers import assert_no_axe_violations, press_until
 from tests.fakehub import FakeHub
+from tests.hub.conftest import talking_to
 
 pytestmark = pytest.mark.browser
 
@@ -126,22 +126,8 @@ def fake_hub() -> Iterator[FakeHub]:
 @pytest.fixture(scope="module")
 def hub_live(migrated_app: Flask, live_server: str, fake_hub: FakeHub) -> Iterator[FakeHub]:
     """Point the live app at the fake Hub for this module, and back at the dead port after."""
-    keys = ("HF_ENDPOINT", "HF_DATASETS_SERVER", "HUB_ATTEMPTS", "HUB_READ_TIMEOUT", "HUB_BUDGET")
-    saved = {key: migrated_app.config[key] for key in keys}
-    saved_client = migrated_app.extensions[EXTENSION_KEY]
-    migrated_app.config.update(
-        HF_ENDPOINT=fake_hub.url,
-        HF_DATASETS_SERVER=fake_hub.url,
-        HUB_ATTEMPTS=1,
-        HUB_READ_TIMEOUT=1.0,
-        HUB_BUDGET=2.0,
-    )
-    migrated_app.extensions[EXTENSION_KEY] = HubClient(settings_from_config(migrated_app.config))
-    try:
+    with talking_to(migrated_app, fake_hub, HUB_ATTEMPTS=1, HUB_READ_TIMEOUT=1.0, HUB_BUDGET=2.0):
         yield fake_hub
-    finally:
-        migrated_app.config.update(saved)
-        migrated_app.extensions[EXTENSION_KEY] = saved_client
 
 
 @pytest.fixture(autouse=True)
@@ -193,13 +179,7 @@ def focused(page: Page) -> dict:
 
 def tab_until(page: Page, wanted: Callable[[dict], bool], limit: int = 150) -> dict:
     """Press Tab until the focused element is the wanted one, as a keyboard user would."""
-    current: dict = {}
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        current = focused(page)
-        if wanted(current):
-            return current
-    raise AssertionError(f"{limit} presses of Tab never reached the element; last: {current}")
+    return press_until(page, wanted, focused, "Tab", limit)
 
 
 def mark_document(page: Page) -> None:

@@ -19,19 +19,23 @@ from xml.etree import ElementTree
 
 import pytest
 from flask import Flask
-from playwright.sync_api import BrowserContext, Locator, Page, Request, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 from sqlalchemy import select
 
-from app.auth import accounts
 from app.extensions import db, limiter
 from app.follows import service
 from app.follows.refresh import refresh_followed
-from app.hub.client import HubClient
-from app.hub.service import EXTENSION_KEY, settings_from_config
+from app.hub.service import EXTENSION_KEY
 from app.models import Dataset, DatasetChange, DatasetSnapshot, Follow, HubCacheEntry, User
 from tests.browser.conftest import BrowserErrors
-from tests.browser.helpers import assert_no_axe_violations
+from tests.browser.helpers import (
+    account_maker,
+    assert_no_axe_violations,
+    press_until,
+    tolerate_aborts_from_navigation,
+)
 from tests.fakehub import FakeHub
+from tests.hub.conftest import talking_to
 
 pytestmark = pytest.mark.browser
 
@@ -73,22 +77,8 @@ def fake_hub() -> Iterator[FakeHub]:
 def hub_live(migrated_app: Flask, live_server: str, fake_hub: FakeHub) -> Iterator[FakeHub]:
     """Point the live app at the fake Hub for this module (/following and /feed ask it about
     stale datasets), and back at the dead port after."""
-    keys = ("HF_ENDPOINT", "HF_DATASETS_SERVER", "HUB_ATTEMPTS", "HUB_READ_TIMEOUT", "HUB_BUDGET")
-    saved = {key: migrated_app.config[key] for key in keys}
-    saved_client = migrated_app.extensions[EXTENSION_KEY]
-    migrated_app.config.update(
-        HF_ENDPOINT=fake_hub.url,
-        HF_DATASETS_SERVER=fake_hub.url,
-        HUB_ATTEMPTS=1,
-        HUB_READ_TIMEOUT=1.0,
-        HUB_BUDGET=2.0,
-    )
-    migrated_app.extensions[EXTENSION_KEY] = HubClient(settings_from_config(migrated_app.config))
-    try:
+    with talking_to(migrated_app, fake_hub, HUB_ATTEMPTS=1, HUB_READ_TIMEOUT=1.0, HUB_BUDGET=2.0):
         yield fake_hub
-    finally:
-        migrated_app.config.update(saved)
-        migrated_app.extensions[EXTENSION_KEY] = saved_client
 
 
 @pytest.fixture(autouse=True)
@@ -121,15 +111,7 @@ def hub(migrated_app: Flask, hub_live: FakeHub) -> FakeHub:
 @pytest.fixture
 def make_account(migrated_app: Flask) -> Callable[[str], str]:
     """An account with PASSWORD, made straight through the service layer; returns its email."""
-
-    def make(tag: str) -> str:
-        email = unique_email(tag)
-        with migrated_app.app_context():
-            assert accounts.register(db.session, email, PASSWORD) is not None
-            db.session.remove()
-        return email
-
-    return make
+    return account_maker(migrated_app, unique_email)
 
 
 @pytest.fixture
@@ -141,23 +123,7 @@ def open_page(
 
     def make(**options) -> Page:
         page = browser_errors.watch(new_context(**options).new_page())
-        redirected: set[Request] = set()
-        page.on(
-            "response",
-            lambda response: (
-                redirected.add(response.request) if "hx-redirect" in response.headers else None
-            ),
-        )
-
-        def request_failed(request: Request) -> None:
-            if request.failure == "net::ERR_ABORTED" and (
-                request.url.endswith("/static/favicon.svg") or request in redirected
-            ):
-                return
-            browser_errors._request_failed(request)
-
-        page.remove_listener("requestfailed", browser_errors._request_failed)
-        page.on("requestfailed", request_failed)
+        tolerate_aborts_from_navigation(page, browser_errors)
         return page
 
     return make
@@ -272,13 +238,7 @@ def tab_until(
     page: Page, wanted: Callable[[dict], bool], key: str = "Tab", limit: int = 150
 ) -> dict:
     """Press Tab (or Shift+Tab) until the focused element is the wanted one."""
-    current: dict = {}
-    for _ in range(limit):
-        page.keyboard.press(key)
-        current = focused(page)
-        if wanted(current):
-            return current
-    raise AssertionError(f"{limit} presses of {key} never reached the element; last: {current}")
+    return press_until(page, wanted, focused, key, limit)
 
 
 def is_button(label: str) -> Callable[[dict], bool]:

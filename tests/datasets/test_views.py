@@ -183,5 +183,5 @@ def test_columns_come_from_the_viewer(hub_app, hub, client):
     hub.add_examples()
     body = text(client.get("/datasets/ylecun/mnist"))
     assert '<h2 id="columns-heading">Columns</h2>' in body
-    assert "<code>label</code> <span class=\"hint\">class label (10 classes)</span>" in body
+    assert '<code>label</code> <span class="hint">class label (10 classes)</span>' in body
     assert "60,000" in body  # the train split's rows

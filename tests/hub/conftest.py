@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from app.hub.client import HubClient, HubSettings
@@ -45,22 +47,25 @@ def client(hub) -> HubClient:
     return HubClient(settings_for(hub))
 
 
-@pytest.fixture
-def hub_app(app, hub):
-    """The test app talking to the fake Hub (the session's app points at a dead port)."""
+@contextmanager
+def talking_to(app, hub: FakeHub, **timeouts):
+    """Point an app at the fake Hub (test apps point at a dead port), and back afterwards."""
     from app.hub.service import EXTENSION_KEY, settings_from_config
 
     keys = ("HF_ENDPOINT", "HF_DATASETS_SERVER", "HUB_ATTEMPTS", "HUB_READ_TIMEOUT", "HUB_BUDGET")
     saved = {key: app.config[key] for key in keys}
     saved_client = app.extensions[EXTENSION_KEY]
-    app.config.update(
-        HF_ENDPOINT=hub.url,
-        HF_DATASETS_SERVER=hub.url,
-        HUB_ATTEMPTS=2,
-        HUB_READ_TIMEOUT=0.5,  # a held ("timeout") answer costs tests half a second, not five
-        HUB_BUDGET=1.5,
-    )
+    app.config.update(HF_ENDPOINT=hub.url, HF_DATASETS_SERVER=hub.url, **timeouts)
     app.extensions[EXTENSION_KEY] = HubClient(settings_from_config(app.config))
-    yield app
-    app.config.update(saved)
-    app.extensions[EXTENSION_KEY] = saved_client
+    try:
+        yield hub
+    finally:
+        app.config.update(saved)
+        app.extensions[EXTENSION_KEY] = saved_client
+
+
+@pytest.fixture
+def hub_app(app, hub):
+    """The test app talking to the fake Hub; a held ("timeout") answer costs half a second."""
+    with talking_to(app, hub, HUB_ATTEMPTS=2, HUB_READ_TIMEOUT=0.5, HUB_BUDGET=1.5):
+        yield app
