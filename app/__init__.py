@@ -53,6 +53,7 @@ def create_app(config: Any = None) -> Flask:
     from app.auth.views import bp as auth_bp
     from app.catalog import cli as catalog_cli
     from app.catalog.views import bp as catalog_bp
+    from app.combinations import views as combinations_views
     from app.datasets.views import bp as datasets_bp
     from app.follows import cli as follows_cli
     from app.follows import views as follows_views
@@ -65,6 +66,8 @@ def create_app(config: Any = None) -> Flask:
     app.register_blueprint(datasets_bp)
     app.register_blueprint(follows_views.bp)
     follows_views.init_app(app)
+    app.register_blueprint(combinations_views.bp)
+    combinations_views.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
     app.cli.add_command(catalog_cli.catalog)

@@ -196,3 +196,65 @@ class DatasetChange(db.Model):
     author: Mapped[str | None] = mapped_column(String(100))
 
     dataset: Mapped[Dataset] = relationship()
+
+
+class Combination(db.Model):
+    """A named selection of datasets to train on together, with how to mix them."""
+
+    __tablename__ = "combinations"
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_combinations_user_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The secret of the read-only link; None when the combination is not shared.
+    share_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The mixture: how weights are chosen, and what interleave_datasets is told.
+    mix_method: Mapped[str] = mapped_column(String(16), default="proportional")
+    temperature: Mapped[float] = mapped_column(Float, default=2.0)
+    stopping_strategy: Mapped[str] = mapped_column(String(20), default="first_exhausted")
+    seed: Mapped[int] = mapped_column(Integer, default=42)
+
+    members: Mapped[list[CombinationMember]] = relationship(
+        back_populates="combination",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="(CombinationMember.added_at, CombinationMember.dataset_id)",
+    )
+
+    def __repr__(self) -> str:
+        return f"<Combination {self.id} {self.name!r}>"
+
+
+class CombinationMember(db.Model):
+    """One dataset in a combination, its custom weight and the commit it was assessed at."""
+
+    __tablename__ = "combination_members"
+
+    combination_id: Mapped[int] = mapped_column(
+        ForeignKey("combinations.id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    weight: Mapped[float | None] = mapped_column(Float)
+    assessed_sha: Mapped[str | None] = mapped_column(String(64))
+
+    combination: Mapped[Combination] = relationship(back_populates="members")
+    dataset: Mapped[Dataset] = relationship()
+
+
+class ActiveCombination(db.Model):
+    """Which combination the "Add to combination" buttons add to, per person."""
+
+    __tablename__ = "active_combinations"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    combination_id: Mapped[int] = mapped_column(
+        ForeignKey("combinations.id", ondelete="CASCADE"), index=True
+    )

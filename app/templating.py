@@ -22,6 +22,7 @@ HTMX_CONFIG = {
         {"code": "204", "swap": False},
         {"code": "[23]..", "swap": True},
         {"code": "422", "swap": True},  # a form with mistakes: expected, not an error
+        {"code": "409", "swap": True},  # a limit reached (a full combination): said in place
         {"code": "[45]..", "swap": True, "error": True},
     ],
 }
@@ -75,6 +76,24 @@ def compact_number(value: int | None) -> str:
             text = f"{scaled:.1f}" if scaled < 100 else f"{scaled:.0f}"
             return text.removesuffix(".0") + suffix
     return str(value)
+
+
+def amount(value, kind: str = "rows") -> str:
+    """An Amount in words: exact, a range, a lower bound, or "unknown" (never a zero)."""
+    show = file_size if kind == "bytes" else "{:,}".format
+    if value is None or value.low is None:
+        return "unknown"
+    if value.high is None:
+        return f"at least {show(value.low)}"
+    if value.high == value.low:
+        return show(value.low)
+    return f"{show(value.low)} – {show(value.high)}"
+
+
+def percent(fraction: float | None) -> str:
+    if fraction is None:
+        return "—"
+    return f"{fraction * 100:.1f}%" if fraction >= 0.001 else "<0.1%"
 
 
 def file_size(value: int | None) -> str:
@@ -163,6 +182,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         compact_number=compact_number,
         file_size=file_size,
+        amount=amount,
+        percent=percent,
         relative_time=relative_time,
         iso_datetime=iso_datetime,
         parse_datetime=parse_datetime,

@@ -8,15 +8,14 @@ from sqlalchemy import func, select
 from app.extensions import db
 
 STATIC_ENDPOINTS = {"static"}
+PLACEHOLDERS = {"repo_id": "acme/movie-reviews", "combination_id": 1}
 
 
 def get_urls(app) -> list[str]:
     urls = []
     for rule in app.url_map.iter_rules():
         if "GET" in rule.methods and rule.endpoint not in STATIC_ENDPOINTS:
-            values = {
-                arg: "acme/movie-reviews" if arg == "repo_id" else "task" for arg in rule.arguments
-            }
+            values = {arg: PLACEHOLDERS.get(arg, "task") for arg in rule.arguments}
             urls.append(rule.build(values)[1])
     return sorted(urls)
 

@@ -45,6 +45,7 @@ def details(session: Session, client: HubClient, repo_id: str, ttl: timedelta) -
             "used_storage": detail.used_storage,
             "file_count": len(detail.files),
             "card_sizes": [asdict(size) for size in detail.card_sizes],
+            "card_configs": [asdict(config) for config in detail.card_configs],
         }
 
     return cached_fetch(session, f"detail:{repo_id}", ttl, fetch)

@@ -72,3 +72,18 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot store {type(value).__name__} in the Hub cache")
+
+
+def peek(session: Session, key: str) -> Cached:
+    """What the cache holds for `key`, however old, without asking the Hub."""
+    entry = session.get(HubCacheEntry, key)
+    if entry is None:
+        return Cached(None, None, problem="not fetched yet")
+    return Cached(json.loads(entry.payload), _aware(entry.fetched_at))
+
+
+def is_fresh(answer: Cached, ttl: timedelta, now: datetime | None = None) -> bool:
+    now = now or datetime.now(UTC)
+    return (
+        answer.fetched_at is not None and answer.problem is None and now - answer.fetched_at < ttl
+    )

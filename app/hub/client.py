@@ -78,6 +78,16 @@ class DatasetDetail:
     card_data: dict[str, Any]
     files: list[str]
     card_sizes: list[SplitSize]  # from cardData.dataset_info
+    card_configs: list[ConfigSize] = field(default_factory=list)  # the same, per configuration
+
+
+@dataclass(frozen=True)
+class ConfigSize:
+    """A configuration's totals as its card declares them."""
+
+    config: str
+    download_bytes: int | None  # what load_dataset downloads
+    dataset_bytes: int | None  # the prepared Arrow tables
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class ViewerSize:
     num_bytes: int | None  # all Parquet files
     original_bytes: int | None  # the files as uploaded
     partial: bool  # computed on part of the data: the counts are lower bounds
+    memory_bytes: int | None = None  # loaded in memory, as `datasets` would hold it
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class ConfigInfo:
     name: str
     columns: list[tuple[str, str]]  # (column, type as the viewer names it)
     splits: list[SplitSize]  # num_bytes: in memory, as `datasets` loads it
+    citation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +260,7 @@ class HubClient:
             card_data=card_data,
             files=[s["rfilename"] for s in siblings if isinstance(s, dict) and "rfilename" in s],
             card_sizes=card_split_sizes(card_data.get("dataset_info")),
+            card_configs=card_config_sizes(card_data.get("dataset_info")),
         )
 
     def card(self, repo_id: str, revision: str = "main") -> str | None:
@@ -310,6 +323,7 @@ class HubClient:
             num_bytes=_whole(dataset.get("num_bytes_parquet_files")),
             original_bytes=_whole(dataset.get("num_bytes_original_files")),
             partial=payload.get("partial") is True,
+            memory_bytes=_whole(dataset.get("num_bytes_memory")),
         )
 
     def viewer_info(self, repo_id: str) -> list[ConfigInfo] | None:
@@ -337,6 +351,9 @@ class HubClient:
                     for key, split in (info.get("splits") or {}).items()
                     if isinstance(split, dict)
                 ],
+                citation=info.get("citation").strip() or None
+                if isinstance(info.get("citation"), str)
+                else None,
             )
             for name, info in infos.items()
             if isinstance(info, dict)
@@ -488,6 +505,20 @@ def card_split_sizes(dataset_info: Any) -> list[SplitSize]:
                     )
                 )
     return sizes
+
+
+def card_config_sizes(dataset_info: Any) -> list[ConfigSize]:
+    """Download and prepared sizes per configuration from cardData.dataset_info."""
+    configs = dataset_info if isinstance(dataset_info, list) else [dataset_info]
+    return [
+        ConfigSize(
+            str(config.get("config_name") or "default"),
+            _whole(config.get("download_size")),
+            _whole(config.get("dataset_size")),
+        )
+        for config in configs
+        if isinstance(config, dict)
+    ]
 
 
 def feature_columns(features: Any) -> list[tuple[str, str]]:

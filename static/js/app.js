@@ -82,19 +82,37 @@
     var form = event.detail.elt;
     var active = document.activeElement;
     followFocus =
-      form && form.classList && form.classList.contains("follow-form") && form.contains(active)
+      form && form.matches && form.matches(".follow-form, .select-form") && form.contains(active)
         ? form.getAttribute("action")
         : null;
   });
   // After settling, not swapping: htmx only handles the new form's submit once it has settled.
   document.addEventListener("htmx:afterSettle", function (event) {
     var form = event.target;
-    if (!followFocus || !form.classList || !form.classList.contains("follow-form")) return;
+    if (!followFocus || !form.matches || !form.matches(".follow-form, .select-form")) return;
     if (form.getAttribute("action") !== followFocus) return;
     followFocus = null;
     var active = document.activeElement;
     var button = form.querySelector("button");
     if (button && (!active || active === document.body)) button.focus();
+  });
+
+  // A copy button for code shown in a read-only textarea (which works without this, too).
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.hidden = !navigator.clipboard;
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.value).then(function () {
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = "Copy the code"; }, 2000);
+    }, function () {
+      source.focus();
+      source.select();
+    });
   });
 
   // htmx restores the page's markup on Back/Forward, but typed values live outside the markup:
