@@ -24,7 +24,7 @@ from app.htmx import navigate_away, redirect_after_post, render
 bp = Blueprint("auth", __name__)
 
 SIGN_IN_FAILED = "That email and password do not match an account."
-CARRY_OVER_SIGN_IN = ("pending_follow",)
+CARRY_OVER_SIGN_IN = ("pending_follow", "pending_selection")
 
 
 def submitted_account() -> str:
