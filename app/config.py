@@ -61,6 +61,8 @@ class Config:
         self.HUB_BUDGET = float(os.environ.get("HUB_BUDGET", "5"))
         self.HUB_ATTEMPTS = int(os.environ.get("HUB_ATTEMPTS", "3"))
         self.HUB_CACHE_TTL = int(os.environ.get("HUB_CACHE_TTL", "3600"))
+        # A combination's report asks the Hub about members for at most this long per view.
+        self.COMBINATION_FETCH_BUDGET = float(os.environ.get("COMBINATION_FETCH_BUDGET", "4"))
         self.SYNC_ON_START = os.environ.get("SYNC_ON_START", "") == "1"
         self.SYNC_ON_START_LIMIT = int(os.environ.get("SYNC_ON_START_LIMIT", "2000"))
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()

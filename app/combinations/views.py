@@ -21,6 +21,7 @@ from app.auth.redirects import safe_next
 from app.combinations import manifest as manifests
 from app.combinations import report as reports
 from app.combinations import service
+from app.combinations.licenses import license_sources
 from app.combinations.mixture import METHODS, STRATEGIES
 from app.combinations.service import CombinationError
 from app.extensions import db
@@ -170,7 +171,7 @@ def _report(combination: Combination, fetch: bool) -> reports.Report:
         hub_client() if fetch else None,
         combination,
         ttl,
-        current_app.config.get("COMBINATION_FETCH_BUDGET", 4.0),
+        current_app.config["COMBINATION_FETCH_BUDGET"],
     )
     if fetch:
         reports.record_assessed_commits(db.session, facts)
@@ -193,6 +194,7 @@ def _report_page(combination: Combination, status: int = 200, **extra):
         active=owner and service.active_id_of(db.session, current_user.id) == combination.id,
         snippet=manifests.python_snippet(manifest) if report.mix.plans else None,
         methods=METHODS,
+        licence_sources=license_sources(),
         strategies=STRATEGIES,
         max_members=service.MAX_MEMBERS,
         share_url=url_for("combinations.shared", token=combination.share_token, _external=True)
