@@ -299,7 +299,7 @@ def update_mix(combination_id: int):
     return _report_page(
         combination,
         error.status if error else 200,
-        fragment="combinations/_mix_results.html",
+        fragment="combinations/_mix_response.html",
         mix_error=error.message if error else None,
         submitted=form if error else None,
     )

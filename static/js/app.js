@@ -98,9 +98,13 @@
   });
 
   // A copy button for code shown in a read-only textarea (which works without this, too).
-  document.querySelectorAll("[data-copy]").forEach(function (button) {
-    button.hidden = !navigator.clipboard;
-  });
+  function revealCopyButtons() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.hidden = !navigator.clipboard;
+    });
+  }
+  revealCopyButtons();
+  document.addEventListener("htmx:afterSettle", revealCopyButtons);
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-copy]");
     if (!button) return;

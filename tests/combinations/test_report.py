@@ -145,6 +145,10 @@ def test_changing_the_mix_recomputes_in_place_and_is_kept(two_members, ann):
     assert fragment.count('<td class="number">0.5000</td>') == 4  # both strategies, both members
     # all_exhausted with equal weights: 2 x 87,599 rows; the reviews repeat 87,599 / 12,401 times
     assert "175,198 rows in the mix" in fragment and "7.06×" in fragment
+    # The Python follows the new mix (swapped out of band).
+    export = fragment[fragment.index('<section id="export"') :]
+    assert 'hx-swap-oob="outerHTML"' in export[:120]
+    assert "probabilities=[0.5, 0.5]" in export and "stopping_strategy=&#39;all_exhausted&#39;" in export
     db.session.expire_all()
     saved = db.session.get(Combination, two_members.id)
     assert (saved.mix_method, saved.stopping_strategy, saved.seed) == ("equal", "all_exhausted", 7)
