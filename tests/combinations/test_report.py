@@ -148,7 +148,8 @@ def test_changing_the_mix_recomputes_in_place_and_is_kept(two_members, ann):
     # The Python follows the new mix (swapped out of band).
     export = fragment[fragment.index('<section id="export"') :]
     assert 'hx-swap-oob="outerHTML"' in export[:120]
-    assert "probabilities=[0.5, 0.5]" in export and "stopping_strategy=&#39;all_exhausted&#39;" in export
+    assert "probabilities=[0.5, 0.5]" in export
+    assert "stopping_strategy=&#39;all_exhausted&#39;" in export
     db.session.expire_all()
     saved = db.session.get(Combination, two_members.id)
     assert (saved.mix_method, saved.stopping_strategy, saved.seed) == ("equal", "all_exhausted", 7)
