@@ -155,6 +155,7 @@ class Totals:
     dataset_bytes: Amount
     download_bytes: Amount
     parquet_bytes: Amount
+    rows_exact: int  # the part of the total known exactly
     rows_unknown: list[str]  # members with no row count at all
     rows_ranged: list[str]  # members known only by a range
     bytes_unknown: dict[str, list[str]]  # measure -> members without it
@@ -216,6 +217,7 @@ def totals(members: list[MemberFacts]) -> Totals:
         dataset_bytes=sum_amounts(m.size.dataset_bytes for m in members),
         download_bytes=sum_amounts(m.size.download_bytes for m in members),
         parquet_bytes=sum_amounts(m.size.parquet_bytes for m in members),
+        rows_exact=sum(m.size.rows.low or 0 for m in members if m.size.rows.is_exact),
         rows_unknown=[m.repo_id for m in members if not m.size.rows.known],
         rows_ranged=[m.repo_id for m in members if m.size.rows.known and not m.size.rows.is_exact],
         bytes_unknown={

@@ -127,6 +127,7 @@ def test_with_the_hub_down_the_report_uses_ranges_and_says_what_is_unknown(ann):
     # a member of unknown size.
     assert "<strong>at least 20,000</strong> rows" in body
     assert "No row count is known for mystery/no-size" in body and "not as zero" in body
+    assert "Known exactly: 0 rows from 0 of 3 datasets; the rest of the total is unknown." in body
     assert "Left out of the plan, because no size at all is known for them: mystery/no-size" in body
     assert "Planned on an estimate" in body
     verdict = re.search(r'<p class="verdict verdict-(\w+)">', body).group(1)
