@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -258,3 +259,21 @@ class ActiveCombination(db.Model):
     combination_id: Mapped[int] = mapped_column(
         ForeignKey("combinations.id", ondelete="CASCADE"), index=True
     )
+
+
+class DatasetEmbedding(db.Model):
+    """A dataset's vector under one embedding model, and a hash of the text it was made from."""
+
+    __tablename__ = "dataset_embeddings"
+    __table_args__ = (Index("ix_dataset_embeddings_model_id", "model_id"),)
+
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    # e.g. "sentence-transformers/all-MiniLM-L6-v2@int8": vectors of two models never mix.
+    model_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # sha256 of the embedded text (app.embeddings.model.text_hash): unchanged text, no re-embed.
+    text_hash: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # little-endian float32, `dims` of them
+    dims: Mapped[int] = mapped_column(Integer)
+    embedded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

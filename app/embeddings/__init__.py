@@ -1,0 +1,1 @@
+"""Dataset embeddings: the offline embedding model and the vectors stored per dataset."""
