@@ -55,6 +55,7 @@ def create_app(config: Any = None) -> Flask:
     from app.catalog.views import bp as catalog_bp
     from app.combinations import views as combinations_views
     from app.datasets.views import bp as datasets_bp
+    from app.embeddings import cli as embeddings_cli
     from app.follows import cli as follows_cli
     from app.follows import views as follows_views
     from app.ops.views import bp as ops_bp
@@ -72,6 +73,7 @@ def create_app(config: Any = None) -> Flask:
     app.register_blueprint(ops_bp)
     app.cli.add_command(catalog_cli.catalog)
     app.cli.add_command(follows_cli.follows)
+    app.cli.add_command(embeddings_cli.embeddings)
     if app.config.get("SYNC_ON_START"):
         start_background_sync(app)
     return app
