@@ -277,3 +277,87 @@ class DatasetEmbedding(db.Model):
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # little-endian float32, `dims` of them
     dims: Mapped[int] = mapped_column(Integer)
     embedded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(db.Model):
+    """Background work (embedding the catalog, fitting the topic model) and how far it got.
+
+    A job is claimed by one worker with a conditional UPDATE (queued -> running), so two
+    workers that both see it queued cannot both run it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_kind_status", "kind", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # e.g. "embed", "topics"
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # running, done, failed
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text, default="")  # progress or the error, in words
+    result: Mapped[dict | None] = mapped_column(JSON)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TopicModelVersion(db.Model):
+    """One fit of the catalog's topic model; exactly one version is current at a time."""
+
+    __tablename__ = "topic_model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))  # the embedding model it was fitted on
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    dataset_count: Mapped[int] = mapped_column(Integer)
+    topic_count: Mapped[int] = mapped_column(Integer)
+    # The method, k and how it was chosen, seeds, PCA: what reproduces this fit.
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The 2-D projection (PCA) of this fit, kept so new vectors can be placed on the map.
+    projection: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    topics: Mapped[list[Topic]] = relationship(
+        back_populates="version",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Topic.number",
+    )
+
+
+class Topic(db.Model):
+    """A cluster of the catalog: its distinctive terms, size and most central datasets."""
+
+    __tablename__ = "topics"
+    __table_args__ = (UniqueConstraint("version_id", "number", name="uq_topics_version_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("topic_model_versions.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(300))  # the top terms joined, for people
+    terms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    size: Mapped[int] = mapped_column(Integer)
+    central_dataset_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    centroid: Mapped[bytes] = mapped_column(LargeBinary)  # float32, unit length
+
+    version: Mapped[TopicModelVersion] = relationship(back_populates="topics")
+
+
+class DatasetTopic(db.Model):
+    """Where a dataset falls in one topic-model version: its topic and its point on the map."""
+
+    __tablename__ = "dataset_topics"
+    __table_args__ = (Index("ix_dataset_topics_version_topic", "version_id", "topic_id"),)
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("topic_model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"))
+    x: Mapped[float] = mapped_column(Float)
+    y: Mapped[float] = mapped_column(Float)
