@@ -4,7 +4,6 @@ and reading a manifest back into a combination."""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ FORMAT = "dataset-explorer/combination"
 VERSION = 1
 TEMPERATURE_RANGE = (0.01, 100.0)
 SEED_MAX = 2**32 - 1
+MAX_WEIGHT = 1e9
 
 
 def _amount(amount: Amount) -> dict[str, int | None] | None:
@@ -136,7 +136,7 @@ def import_manifest(session: Session, user_id: int, raw: bytes | str) -> ImportR
         raise CombinationError("That file is not a Dataset Explorer combination manifest.")
     if manifest.get("version") != VERSION:
         raise CombinationError(
-            f"This manifest is version {str(manifest.get('version'))[:20]}; "
+            f"This manifest is version {_brief(manifest.get('version'), 20)}; "
             f"this version of Dataset Explorer reads version {VERSION}."
         )
     entries = manifest.get("datasets")
@@ -158,7 +158,7 @@ def import_manifest(session: Session, user_id: int, raw: bytes | str) -> ImportR
         repo_id = entry.get("repo_id") if isinstance(entry, dict) else None
         if not isinstance(repo_id, str) or not is_valid_repo_id(repo_id):
             raise CombinationError(
-                f"The manifest has a dataset entry without a valid id: {str(entry)[:80]}"
+                f"The manifest has a dataset entry without a valid id: {_brief(entry, 80)}"
             )
         wanted.setdefault(repo_id, entry)
     found = {
@@ -166,7 +166,9 @@ def import_manifest(session: Session, user_id: int, raw: bytes | str) -> ImportR
         for d in session.scalars(select(Dataset).where(Dataset.repo_id.in_(list(wanted))))
     }
     name = service.clean_name(
-        str(manifest.get("name") or "Imported combination")[: service.NAME_MAX]
+        (manifest["name"] if isinstance(manifest.get("name"), str) else "Imported combination")[
+            : service.NAME_MAX
+        ]
     )
     combination = Combination(
         user_id=user_id, name=service.free_name(session, user_id, name), **settings
@@ -191,16 +193,24 @@ def import_manifest(session: Session, user_id: int, raw: bytes | str) -> ImportR
     return ImportResult(combination, [r for r in wanted if r not in found])
 
 
+def _brief(value: Any, limit: int) -> str:
+    """A value from a manifest, shortened for a message (str() refuses ints of 4,300+ digits)."""
+    try:
+        return str(value)[:limit]
+    except ValueError:
+        return "(too long to show)"
+
+
 def _weight(value: Any) -> float | None:
     if value is None:
         return None
+    # Range first: it compares huge ints exactly, and NaN fails it.
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
+        or not 0 <= value <= MAX_WEIGHT
     ):
-        raise CombinationError(f"A weight must be a number of zero or more, not {str(value)[:20]}.")
+        raise CombinationError(f"A weight must be a number from 0 to {MAX_WEIGHT:g}.")
     return float(value)
 
 
@@ -213,7 +223,7 @@ def mix_settings(method: Any, temperature: Any, strategy: Any, seed: Any) -> dic
         temperature = float(temperature)
         if not (TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]):
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         problems.append(
             "The temperature must be a number from "
             f"{TEMPERATURE_RANGE[0]} to {TEMPERATURE_RANGE[1]:g}."
@@ -221,10 +231,12 @@ def mix_settings(method: Any, temperature: Any, strategy: Any, seed: Any) -> dic
     if strategy not in STRATEGIES:
         problems.append(f"Choose a stopping strategy: {', '.join(STRATEGIES)}.")
     try:
-        seed = int(seed)
-        if not 0 <= seed <= SEED_MAX or isinstance(seed, bool):
+        if isinstance(seed, bool) or (isinstance(seed, float) and not seed.is_integer()):
             raise ValueError
-    except (TypeError, ValueError):
+        seed = int(seed)
+        if not 0 <= seed <= SEED_MAX:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
         problems.append(f"The seed must be a whole number from 0 to {SEED_MAX}.")
     if problems:
         raise CombinationError(" ".join(problems))

@@ -316,7 +316,7 @@ def _weights_from_form(combination: Combination) -> dict[int, float | None]:
             value = float(raw)
         except ValueError:
             value = float("nan")
-        if not (0 <= value <= 1e9):
+        if not (0 <= value <= manifests.MAX_WEIGHT):
             raise CombinationError(
                 f"The weight of {member.dataset.repo_id} must be a number of zero or more."
             )

@@ -91,3 +91,40 @@ def test_any_manifest_is_imported_or_refused_with_a_message(ann_with_a_mix, mani
         content_type="multipart/form-data",
     )
     assert response.status_code in {303, 422}, response.get_data(as_text=True)[:500]
+
+
+HUGE = 10**5000  # str() refuses ints this long; float() overflows on them
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"mix": {"seed": HUGE}, "datasets": [{"repo_id": "squad"}]},
+        {"mix": {"temperature": HUGE}, "datasets": [{"repo_id": "squad"}]},
+        {"mix": {"seed": 1e308}, "datasets": [{"repo_id": "squad"}]},
+        {"mix": {"seed": 2.5}, "datasets": [{"repo_id": "squad"}]},
+        {"datasets": [{"repo_id": "squad", "weight": HUGE}]},
+        {"datasets": [{"repo_id": "squad", "weight": float("inf")}]},
+        {"datasets": [{"repo_id": HUGE}]},
+        {"name": HUGE, "version": HUGE, "datasets": [{"repo_id": "squad"}]},
+    ],
+)
+def test_numbers_too_big_for_floats_or_strings_are_refused_clearly(ann_with_a_mix, manifest):
+    client, _ = ann_with_a_mix
+    import sys
+
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)  # so the test can write the manifest at all
+    try:
+        raw = json.dumps(
+            {"format": "dataset-explorer/combination", "version": 1, **manifest}
+        ).encode()
+    finally:
+        sys.set_int_max_str_digits(limit)
+    response = post(
+        client,
+        "/combinations/import",
+        {"manifest": (io.BytesIO(raw), "m.json")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code in {303, 422}
