@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.catalog.records import is_valid_repo_id
@@ -188,7 +189,11 @@ def import_manifest(session: Session, user_id: int, raw: bytes | str) -> ImportR
     if not combination.members:
         raise CombinationError("None of the manifest's datasets is in the catalog.", 422)
     session.add(combination)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same name taken by a parallel request a moment ago
+        session.rollback()
+        raise CombinationError(f"You already have a combination called “{name}”.", 409) from None
     service.activate(session, combination)  # commits
     return ImportResult(combination, [r for r in wanted if r not in found])
 

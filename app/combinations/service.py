@@ -94,7 +94,9 @@ def active_of(session: Session, user_id: int) -> Combination | None:
 
 def _name_taken(session: Session, user_id: int, name: str, except_id: int | None = None) -> bool:
     statement = select(Combination.id).where(
-        Combination.user_id == user_id, func.lower(Combination.name) == name.lower()
+        # lower() on both sides: SQLite's lower() folds ASCII only, Python's folds all of Unicode.
+        Combination.user_id == user_id,
+        func.lower(Combination.name) == func.lower(name),
     )
     if except_id is not None:
         statement = statement.where(Combination.id != except_id)

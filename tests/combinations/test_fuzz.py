@@ -90,7 +90,30 @@ def test_any_manifest_is_imported_or_refused_with_a_message(ann_with_a_mix, mani
         {"manifest": (io.BytesIO(raw), "m.json")},
         content_type="multipart/form-data",
     )
-    assert response.status_code in {303, 422}, response.get_data(as_text=True)[:500]
+    assert response.status_code in {303, 409, 422}, response.get_data(as_text=True)[:500]
+
+
+def test_an_import_named_like_an_existing_combination_gets_a_free_name(ann_with_a_mix):
+    """Non-ASCII capitals: SQLite's lower() leaves them alone, so both sides are compared alike."""
+    client, _ = ann_with_a_mix
+    raw = json.dumps(
+        {
+            "format": "dataset-explorer/combination",
+            "version": 1,
+            "name": "Ørsted ÉTÉ",
+            "datasets": [{"repo_id": "squad"}],
+        }
+    ).encode()
+    for _ in range(2):
+        response = post(
+            client,
+            "/combinations/import",
+            {"manifest": (io.BytesIO(raw), "m.json")},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 303
+    names = set(db.session.scalars(select(Combination.name)))
+    assert {"Ørsted ÉTÉ", "Ørsted ÉTÉ (2)"} <= names
 
 
 HUGE = 10**5000  # str() refuses ints this long; float() overflows on them
