@@ -59,6 +59,8 @@ def create_app(config: Any = None) -> Flask:
     from app.follows import cli as follows_cli
     from app.follows import views as follows_views
     from app.ops.views import bp as ops_bp
+    from app.semantic import cli as topics_cli
+    from app.semantic.topic_views import bp as topics_bp
 
     templating.init_app(app)
     security.init_app(app)
@@ -71,9 +73,11 @@ def create_app(config: Any = None) -> Flask:
     combinations_views.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(topics_bp)
     app.cli.add_command(catalog_cli.catalog)
     app.cli.add_command(follows_cli.follows)
     app.cli.add_command(embeddings_cli.embeddings)
+    app.cli.add_command(topics_cli.topics)
     if app.config.get("SYNC_ON_START"):
         start_background_sync(app)
     return app
