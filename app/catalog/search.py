@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import (
     ColumnElement,
     Select,
-    and_,
     case,
     cast,
     column,
@@ -18,13 +20,13 @@ from sqlalchemy import (
     literal_column,
     select,
     table,
-    true,
 )
 from sqlalchemy import (
     String as SAString,
 )
 from sqlalchemy.orm import Session
 
+from app.catalog.store import catalog_version
 from app.catalog.textquery import Term, fts5_match_expression, parse_text_query
 from app.catalog.vocabulary import DEFAULT_PER_PAGE, FACETS, SIZE_ORDER
 from app.models import Dataset, DatasetFacet
@@ -90,31 +92,31 @@ class SearchPage:
 def search(session: Session, query: SearchQuery) -> SearchPage:
     """Run one search; unknown facet values and pages past the end are corrected with a notice."""
     notices: list[str] = []
-    query = _drop_unknown_filter_values(session, query, notices)
-    terms = parse_text_query(query.text)
-    text_condition = _text_condition(session, terms)
-
-    def conditions(skip_facet: str | None = None) -> list[ColumnElement[bool]]:
-        return _conditions(query, text_condition, skip_facet)
-
-    total = session.scalar(select(func.count(Dataset.id)).where(*conditions())) or 0
+    counter = _Counter(session, _distinct(parse_text_query(query.text)))
+    query = _drop_unknown_filter_values(counter, query, notices)
+    total = counter.total(_filter_key(query.filters))
     page_count = max(1, math.ceil(total / query.per_page))
     if query.page > page_count:
         notices.append(
             f"Page {query.page} is past the end; showing page {page_count} of {page_count}."
         )
         query = replace(query, page=page_count)
+    datasets = counter.page(query)
 
-    statement = select(Dataset).where(*conditions())
-    statement = _order(session, statement, query, terms)
-    statement = statement.limit(query.per_page).offset((query.page - 1) * query.per_page)
-    datasets = list(session.scalars(statement))
+    # Each facet counts under the query without its own filter: facets without a filter share
+    # one set of conditions (one query), each filtered facet has its own.
+    wanted: dict[FilterKey, list[str]] = {}
+    for facet in FACETS:
+        wanted.setdefault(_filter_key(query.filters, skip=facet), []).append(facet)
+    counted: dict[str, list[tuple[str, int]]] = {}
+    for filter_key, facets in wanted.items():
+        counted.update(counter.facet_counts(filter_key, facets))
 
     facets: dict[str, list[FacetValue]] = {}
     more: set[str] = set()
     for facet in FACETS:
         selected = query.filters.get(facet, ())
-        values = _facet_counts(session, facet, selected, conditions(facet), FACET_VALUES_SHOWN + 1)
+        values = _facet_values(facet, selected, counted[facet], FACET_VALUES_SHOWN + 1)
         if len([v for v in values if v.count]) > FACET_VALUES_SHOWN:
             more.add(facet)
             values = _trim(values, FACET_VALUES_SHOWN)
@@ -131,22 +133,201 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
 
 def all_facet_values(session: Session, query: SearchQuery, facet: str) -> list[FacetValue]:
     """Every value of one facet with its count under the rest of the query, for "show all"."""
-    query = _drop_unknown_filter_values(session, query, [])
-    text_condition = _text_condition(session, parse_text_query(query.text))
-    conditions = _conditions(query, text_condition, skip_facet=facet)
-    return _facet_counts(session, facet, query.filters.get(facet, ()), conditions, None)
+    counter = _Counter(session, _distinct(parse_text_query(query.text)))
+    query = _drop_unknown_filter_values(counter, query, [])
+    counted = counter.facet_counts(_filter_key(query.filters, skip=facet), [facet])
+    return _facet_values(facet, query.filters.get(facet, ()), counted[facet], None)
 
 
-def _conditions(
-    query: SearchQuery, text_condition: ColumnElement[bool] | None, skip_facet: str | None
-) -> list[ColumnElement[bool]]:
-    found = [text_condition] if text_condition is not None else []
-    found += [
-        _facet_condition(facet, values)
-        for facet, values in query.filters.items()
-        if values and facet != skip_facet
-    ]
-    return found
+# --------------------------------------------------------------------------------------------
+# Counts and pages, kept per catalog version.
+#
+# What a search counts and lists changes only when the catalog does, and every catalog write
+# bumps the version stored in the database (app.catalog.store.bump_catalog_version) in its own
+# transaction. Each search reads the version first, then the data, so the data it reads is at
+# least as new as the version; totals, facet counts and the dataset ids of result pages are
+# kept in this process under (database, version, ...), and the first search after a write, in
+# any process, reads the new version and misses. Each gunicorn worker has its own cache.
+# --------------------------------------------------------------------------------------------
+# The cache's size in items: a total counts 1, a page or a facet's counts 1 per id or value
+# (about 100 bytes each), so a worker keeps at most about 20 MB.
+CACHE_ITEMS = 200_000
+# SQLite: from this share of the catalog on, facet counts read the facets' rows and look each
+# up in the matches, instead of one index search per match and facet (measured crossovers at
+# 100,000 datasets: about 1/4 for the sidebar's facets together, over 1/3 for one facet).
+SQLITE_SCAN_SHARE = 0.25
+SQLITE_SCAN_SHARE_ONE_FACET = 0.5
+
+FilterKey = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+class _LRU:
+    """Least recently used entries go first once their items add up to more than `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items = 0
+        self._entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> object | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: Hashable, value: object) -> None:
+        weight = len(value) + 1 if isinstance(value, list | tuple | frozenset) else 1
+        with self._lock:
+            old = self._entries.pop(key, None)
+            self.items += weight - (old[1] if old else 0)
+            self._entries[key] = (value, weight)
+            while self.items > self.size and self._entries:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.items -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.items = 0
+
+
+_cache = _LRU(CACHE_ITEMS)
+
+
+def clear_search_cache() -> None:
+    """Forget every kept count and page (for the benchmark's first-hit timings)."""
+    _cache.clear()
+
+
+def _distinct(terms: list[Term]) -> list[Term]:
+    """A repeated term narrows nothing; it only makes matching and ranking slower."""
+    return list(dict.fromkeys(terms))
+
+
+def _filter_key(filters: Mapping[str, tuple[str, ...]], skip: str | None = None) -> FilterKey:
+    """The filters as a key: values of a facet are alternatives, so their order does not count."""
+    return tuple(
+        sorted(
+            (facet, tuple(sorted(set(values))))
+            for facet, values in filters.items()
+            if values and facet != skip
+        )
+    )
+
+
+class _Counter:
+    """One request's counts and pages for a text, each under some filters; kept per version."""
+
+    def __init__(self, session: Session, terms: list[Term]) -> None:
+        self.session = session
+        self.terms = terms
+        self.postgresql = _is_postgresql(session)
+        self.text_condition = _text_condition(session, terms)
+        version = catalog_version(session)  # before any data is read
+        # No version (no catalog write since the table was made or emptied): keep nothing.
+        url = session.get_bind().url.render_as_string()
+        self.scope = None if version is None else (url, str(version))
+        self._request: dict[Hashable, object] = {}  # within the request, kept in any case
+
+    def _get(self, *key: Hashable) -> object | None:
+        if key in self._request:
+            return self._request[key]
+        return _cache.get((self.scope, tuple(self.terms), *key)) if self.scope else None
+
+    def _put(self, value: object, *key: Hashable) -> None:
+        self._request[key] = value
+        if self.scope:
+            _cache.put((self.scope, tuple(self.terms), *key), value)
+
+    def _conditions(self, filter_key: FilterKey, text: bool = True) -> list[ColumnElement[bool]]:
+        found = [self.text_condition] if text and self.text_condition is not None else []
+        return found + [_facet_condition(facet, values) for facet, values in filter_key]
+
+    def known_values(self, facet: str, values: tuple[str, ...]) -> frozenset[str]:
+        """Those of the values that some dataset has."""
+        key = ("known", facet, tuple(sorted(set(values))))
+        known = self._get(*key)
+        if known is None:
+            statement = (
+                select(DatasetFacet.value)
+                .where(DatasetFacet.facet == facet, DatasetFacet.value.in_(key[2]))
+                .distinct()
+            )
+            known = frozenset(self.session.scalars(statement))
+            self._put(known, *key)
+        return known
+
+    def total(self, filter_key: FilterKey) -> int:
+        total = self._get("total", filter_key)
+        if total is None:
+            statement = select(func.count(Dataset.id)).where(*self._conditions(filter_key))
+            total = self.session.scalar(statement) or 0
+            self._put(total, "total", filter_key)
+        return total
+
+    def facet_counts(
+        self, filter_key: FilterKey, facets: list[str]
+    ) -> dict[str, list[tuple[str, int]]]:
+        """Every value of each facet with its count under the filters, most common first."""
+        found = {facet: self._get("facet", filter_key, facet) for facet in facets}
+        missing = [facet for facet, values in found.items() if values is None]
+        if missing:
+            counted: dict[str, list[tuple[str, int]]] = {facet: [] for facet in missing}
+            for facet, value, n in self.session.execute(self._facet_statement(filter_key, missing)):
+                counted[facet].append((sys.intern(value), n))
+            for facet, values in counted.items():
+                self._put(values, "facet", filter_key, facet)
+            found.update(counted)
+        return found
+
+    def _facet_statement(self, filter_key: FilterKey, facets: list[str]) -> Select:
+        statement = (
+            select(DatasetFacet.facet, DatasetFacet.value, func.count().label("n"))
+            .where(DatasetFacet.facet.in_(facets))
+            .group_by(DatasetFacet.facet, DatasetFacet.value)
+            .order_by(DatasetFacet.facet, literal_column("n").desc(), DatasetFacet.value)
+        )
+        conditions = self._conditions(filter_key)
+        if not conditions:
+            return statement
+        dataset_id: ColumnElement = DatasetFacet.dataset_id
+        if not self.postgresql and self._broad(filter_key, len(facets)):
+            # `+ 0` keeps SQLite from the index on dataset_id: it reads the facets' rows in
+            # order and looks each up in the matches, instead of one index search per match.
+            dataset_id = DatasetFacet.dataset_id + 0
+        return statement.where(dataset_id.in_(select(Dataset.id).where(*conditions)))
+
+    def _broad(self, filter_key: FilterKey, facets: int) -> bool:
+        """Whether reading the facets' rows beats looking up each match's (SQLite's plan)."""
+        # The highest id stands for the catalog's size: ids are never reused, rarely lost.
+        catalog = self.session.scalar(select(func.max(Dataset.id))) or 0
+        share = SQLITE_SCAN_SHARE if facets >= 3 else SQLITE_SCAN_SHARE_ONE_FACET
+        return catalog > 0 and self.total(filter_key) >= share * catalog
+
+    def page(self, query: SearchQuery) -> list[Dataset]:
+        """The datasets of the page; their ids are kept, the rows always read afresh."""
+        filter_key = _filter_key(query.filters)
+        sort = query.effective_sort
+        exact = query.text.strip().lower() if sort == "relevance" else ""
+        key = ("page", filter_key, sort, exact, query.page, query.per_page)
+        ids = self._get(*key)
+        if ids is None:
+            # Ids first, rows after: sorting the matches carries ids, not whole rows.
+            # SQLite's relevance order joins the FTS table with its own match: no second match.
+            text = sort != "relevance" or self.postgresql
+            statement = select(Dataset.id).where(*self._conditions(filter_key, text=text))
+            statement = _order(self.session, statement, query, self.terms)
+            offset = (query.page - 1) * query.per_page
+            ids = tuple(self.session.scalars(statement.limit(query.per_page).offset(offset)))
+            self._put(ids, *key)
+        if not ids:
+            return []
+        rows = self.session.scalars(select(Dataset).where(Dataset.id.in_(ids)))
+        by_id = {dataset.id: dataset for dataset in rows}
+        return [by_id[i] for i in ids if i in by_id]
 
 
 def _trim(values: list[FacetValue], limit: int) -> list[FacetValue]:
@@ -155,19 +336,13 @@ def _trim(values: list[FacetValue], limit: int) -> list[FacetValue]:
 
 
 def _drop_unknown_filter_values(
-    session: Session, query: SearchQuery, notices: list[str]
+    counter: _Counter, query: SearchQuery, notices: list[str]
 ) -> SearchQuery:
     kept: dict[str, tuple[str, ...]] = {}
     for facet, values in query.filters.items():
         if not values:
             continue
-        known = set(
-            session.scalars(
-                select(DatasetFacet.value)
-                .where(DatasetFacet.facet == facet, DatasetFacet.value.in_(values))
-                .distinct()
-            )
-        )
+        known = counter.known_values(facet, values)
         for value in values:
             if value not in known:
                 label = FACETS[facet].lower()
@@ -247,30 +422,13 @@ def _order(session: Session, statement: Select, query: SearchQuery, terms: list[
     return statement.order_by(exact, rank, Dataset.id)
 
 
-def _facet_counts(
-    session: Session,
-    facet: str,
-    selected: tuple[str, ...],
-    conditions: list[ColumnElement[bool]],
-    limit: int | None,
+def _facet_values(
+    facet: str, selected: tuple[str, ...], counted: list[tuple[str, int]], limit: int | None
 ) -> list[FacetValue]:
-    """Counts under the current query and the other facets' filters, most common first."""
-    statement = (
-        select(DatasetFacet.value, func.count().label("n"))
-        .where(DatasetFacet.facet == facet)
-        .group_by(DatasetFacet.value)
-        .order_by(literal_column("n").desc(), DatasetFacet.value)
-    )
-    if conditions:
-        statement = statement.where(
-            DatasetFacet.dataset_id.in_(select(Dataset.id).where(and_(true(), *conditions)))
-        )
-    counts = dict(session.execute(statement.limit(limit)).all())
-    missing = [value for value in selected if value not in counts]
-    if missing:
-        counts.update(
-            session.execute(statement.where(DatasetFacet.value.in_(missing)).order_by(None)).all()
-        )
+    """The first `limit` values, then selected ones beyond them (with 0 if nothing has them)."""
+    shown = counted if limit is None else counted[:limit]
+    counts = dict(shown)
+    counts.update((value, n) for value, n in counted[len(shown) :] if value in selected)
     values = [FacetValue(v, n, v in selected) for v, n in counts.items()]
     values += [FacetValue(v, 0, True) for v in selected if v not in counts]
     if facet == "size":

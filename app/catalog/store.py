@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.catalog.records import DatasetRecord, keywords_for
-from app.models import Dataset, DatasetAlias, DatasetFacet
+from app.models import Dataset, DatasetAlias, DatasetFacet, SyncState
+
+# The catalog's version: the `finished_at` of this `sync_state` row is the moment of the last
+# write that changed what search finds or counts, strictly increasing. Search keeps counts and
+# result pages per version (app.catalog.search), so every such write must bump it.
+CATALOG_VERSION = "catalog-version"
 
 # Columns where an incoming "unknown" (None, "" or []) keeps what the mirror already knows:
 # a Hub list item without a card summary must not wipe the description we have.
@@ -90,6 +96,8 @@ def upsert_records(session: Session, records: Sequence[DatasetRecord]) -> Upsert
     if facet_rows:
         session.execute(insert(DatasetFacet), facet_rows)
     _add_aliases(session, alias_rows)
+    if inserts or updates:  # aliases alone change nothing that search finds or counts
+        bump_catalog_version(session)
     return UpsertCounts(inserted=len(inserts), updated=len(updates), unchanged=unchanged)
 
 
@@ -176,6 +184,39 @@ def _add_aliases(session: Session, rows: list[dict]) -> None:
     fresh = [row for alias, row in wanted.items() if alias not in taken]
     if fresh:
         session.execute(insert(DatasetAlias), fresh)
+
+
+def bump_catalog_version(session: Session) -> None:
+    """Mark the catalog as changed, in the caller's transaction (readers see both or neither).
+
+    The new version is the current time, or one microsecond past the stored one if that is not
+    earlier (two writes in one microsecond, a clock set back): it never repeats. PostgreSQL locks
+    the row until the transaction ends, so concurrent writers bump one after the other.
+    """
+    insert_row = (postgresql if _is_postgresql(session) else sqlite).insert(SyncState)
+    session.execute(insert_row.values(name=CATALOG_VERSION).on_conflict_do_nothing())
+    stored = session.scalar(
+        select(SyncState.finished_at).where(SyncState.name == CATALOG_VERSION).with_for_update()
+    )
+    version = datetime.now(UTC)
+    stored = _aware(stored)
+    if stored is not None and version <= stored:
+        version = stored + timedelta(microseconds=1)
+    session.execute(
+        update(SyncState)
+        .where(SyncState.name == CATALOG_VERSION)
+        .values(finished_at=version)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def catalog_version(session: Session) -> datetime | None:
+    """The version bump_catalog_version last wrote; None before the first catalog write."""
+    return session.scalar(select(SyncState.finished_at).where(SyncState.name == CATALOG_VERSION))
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def dataset_count(session: Session) -> int:
