@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, request, url_for
+from dataclasses import dataclass
+
+from flask import Blueprint, abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
 from app.catalog.params import parse_browse_args, query_string_args
 from app.catalog.search import SearchQuery, all_facet_values, search
 from app.catalog.vocabulary import FACETS
+from app.embeddings.model import ModelError, embedder_for
 from app.extensions import db
 from app.follows import service as follows
 from app.htmx import render, wants_fragment
+from app.semantic.similar import search_text
 
 bp = Blueprint("catalog", __name__)
 
@@ -51,9 +55,64 @@ def index():
     return redirect(url_for("catalog.browse"))
 
 
+class SemanticLinks(BrowseLinks):
+    """Links from a semantic search keep its mode."""
+
+    def current(self) -> str:
+        return url_for("catalog.browse", mode="semantic", **query_string_args(self.query, page=1))
+
+
+@dataclass
+class SemanticPage:
+    """Results of "find datasets like this text", shaped like a page of SearchPage for the
+    page's form and status."""
+
+    query: SearchQuery
+    neighbours: list
+    page_count: int = 1
+
+    @property
+    def total(self) -> int:
+        return len(self.neighbours)
+
+    @property
+    def datasets(self) -> list:
+        return [neighbour.dataset for neighbour in self.neighbours]
+
+
+def _semantic_browse(query: SearchQuery, notices: list[str]):
+    neighbours = []
+    if query.text:
+        try:
+            neighbours = search_text(
+                db.session, embedder_for(current_app), query.text, limit=query.per_page
+            )
+        except ModelError as error:
+            notices = [*notices, f"Search by meaning is unavailable: {error}"]
+        if not neighbours and not notices:
+            notices = ["Search by meaning needs the catalog's vectors (flask embeddings build)."]
+    result = SemanticPage(query, neighbours)
+    ids = [dataset.id for dataset in result.datasets]
+    return render(
+        "catalog/browse.html",
+        "catalog/_semantic_results.html",
+        status=200,
+        result=result,
+        mode="semantic",
+        notices=notices,
+        links=SemanticLinks(query),
+        followed_ids=follows.followed_among(db.session, current_user.id, ids)
+        if current_user.is_authenticated
+        else set(),
+        follower_counts=follows.follower_counts(db.session, ids),
+    )
+
+
 @bp.get("/datasets")
 def browse():
     query, problems = parse_browse_args(request.args)
+    if request.args.get("mode") == "semantic":
+        return _semantic_browse(query, problems)
     result = search(db.session, query)
     notices = problems + result.notices
     links = BrowseLinks(result.query)
@@ -68,6 +127,7 @@ def browse():
         "catalog/_results.html",
         status=400 if notices else 200,
         result=result,
+        mode="words",
         notices=notices,
         links=links,
         followed_ids=followed,

@@ -24,10 +24,12 @@ from app.combinations import service
 from app.combinations.licenses import license_sources
 from app.combinations.mixture import METHODS, STRATEGIES
 from app.combinations.service import CombinationError
+from app.embeddings.model import embedder_for
 from app.extensions import db
-from app.htmx import is_htmx, navigate_away, redirect_after_post, render
+from app.htmx import is_htmx, navigate_away, redirect_after_post, render, wants_fragment
 from app.hub.service import hub_client
 from app.models import Combination, Dataset
+from app.semantic.assess import SemanticReport, members_from_facts, semantic_report
 
 bp = Blueprint("combinations", __name__)
 
@@ -178,12 +180,32 @@ def _report(combination: Combination, fetch: bool) -> reports.Report:
     return reports.assess(combination, facts)
 
 
+def _semantic(report: reports.Report, owner: bool) -> SemanticReport | None:
+    """The assessment by meaning; never lets a failure take the naive report down with it."""
+    if len(report.members) < 2:
+        return None
+    try:
+        return semantic_report(
+            db.session,
+            embedder_for(current_app),
+            members_from_facts(report.members),
+            embed_missing=owner,  # a shared page's readers do not start work
+        )
+    except Exception:  # numpy, sklearn, the model, the database: the rest of the page stands
+        current_app.logger.exception("semantic assessment failed")
+        db.session.rollback()
+        return SemanticReport("failed", "The assessment by meaning failed; it has been logged.")
+
+
 def _report_page(combination: Combination, status: int = 200, **extra):
     owner = current_user.is_authenticated and combination.user_id == current_user.id
     for name in ("rename_error", "mix_error", "submitted", "shared_token"):
         extra.setdefault(name, None)
     report = _report(combination, fetch=owner)
     manifest = manifests.build_manifest(report)
+    fragment = extra.get("fragment", "combinations/show.html")
+    page = not wants_fragment() or fragment == "combinations/show.html"
+    semantic = _semantic(report, owner) if page else None
     return render(
         "combinations/show.html",
         extra.pop("fragment", "combinations/show.html"),
@@ -197,6 +219,7 @@ def _report_page(combination: Combination, status: int = 200, **extra):
         licence_sources=license_sources(),
         strategies=STRATEGIES,
         max_members=service.MAX_MEMBERS,
+        semantic=semantic,
         share_url=url_for("combinations.shared", token=combination.share_token, _external=True)
         if owner and combination.share_token
         else None,

@@ -10,11 +10,13 @@ from flask_login import current_user
 from app.catalog.records import is_valid_repo_id
 from app.datasets import detail
 from app.datasets.card import render_card
+from app.embeddings.model import embedder_for
 from app.extensions import db
 from app.follows import service as follows
 from app.htmx import render
 from app.hub.cache import Cached
 from app.hub.service import hub_client
+from app.semantic.similar import SimilarAnswer, similar_to
 
 bp = Blueprint("datasets", __name__)
 
@@ -82,7 +84,18 @@ def show(repo_id: str):
         and follows.is_following(db.session, current_user.id, dataset.id),
         follower_count=follows.follower_count(db.session, dataset.id),
         hub_url=hub_page_url(repo_id),
+        similar=_similar(dataset),
     )
+
+
+def _similar(dataset) -> SimilarAnswer | None:
+    """The nearest datasets by meaning; a failure there never takes the page down."""
+    try:
+        return similar_to(db.session, embedder_for(current_app), dataset)
+    except Exception:  # the model, numpy, the database: the rest of the page stands
+        current_app.logger.exception("similar datasets failed for %s", dataset.repo_id)
+        db.session.rollback()
+        return None
 
 
 def oldest_stale(answers: list[Cached]):
