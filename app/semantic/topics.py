@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -107,22 +108,30 @@ def _overlaps(term: str, chosen: list[str]) -> bool:
     return False
 
 
-def topic_terms(documents: Sequence[str], count: int = TERMS_PER_TOPIC) -> list[list[str]]:
+def topic_terms(
+    topic_texts: Sequence[Sequence[str]], count: int = TERMS_PER_TOPIC
+) -> list[list[str]]:
     """The most distinctive terms of each topic: class-based TF-IDF, one document per topic.
 
-    Each topic's texts are joined into one document, so TF-IDF weighs a term by how often the
-    topic uses it against how many topics use it. Unigrams and bigrams; a term whose words
-    repeat a better-scored term ("speech" after "speech recognition") is skipped.
+    Each topic is one document, made of its datasets' terms (unigrams and bigrams) with each
+    dataset counting a term once, so a term's frequency is how many of the topic's datasets use
+    it: one long card repeating a word cannot name its topic. TF-IDF then weighs that against
+    how many topics use the term. A term used by a single dataset of a larger topic is no label;
+    a term whose words repeat a better-scored term ("speech" after "speech recognition") is
+    skipped.
     """
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-    vectorizer = TfidfVectorizer(
+    analyse = TfidfVectorizer(
         stop_words=sorted(ENGLISH_STOP_WORDS.union(EXTRA_STOP_WORDS)),
         ngram_range=(1, 2),
-        sublinear_tf=True,
         token_pattern=TOKEN_PATTERN,
         strip_accents="unicode",
-    )
+    ).build_analyzer()
+    documents = [
+        [term for text in texts for term in sorted(set(analyse(text)))] for texts in topic_texts
+    ]
+    vectorizer = TfidfVectorizer(analyzer=lambda terms: terms, sublinear_tf=True)
     try:
         matrix = vectorizer.fit_transform(documents)
     except ValueError:  # no words at all (empty descriptions)
@@ -131,6 +140,9 @@ def topic_terms(documents: Sequence[str], count: int = TERMS_PER_TOPIC) -> list[
     result = []
     for row in range(matrix.shape[0]):
         weights = matrix.getrow(row).toarray().ravel()
+        if len(topic_texts[row]) > 1:
+            used = Counter(documents[row])
+            weights[[vectorizer.vocabulary_[term] for term, n in used.items() if n < 2]] = 0
         ranked = sorted(np.flatnonzero(weights), key=lambda index: (-weights[index], index))
         chosen: list[str] = []
         for index in ranked:
@@ -253,8 +265,7 @@ def fit_topic_model(
     _report(progress, n, n, "Labelling the topics")
     texts = _texts(session, ids)
     members = [np.flatnonzero(labels == number) for number in range(topic_count)]
-    documents = ["\n".join(texts.get(ids[row], "") for row in rows) for rows in members]
-    terms = topic_terms(documents)
+    terms = topic_terms([[texts.get(ids[row], "") for row in rows] for rows in members])
 
     _report(progress, n, n, "Placing the datasets on the map")
     pca = PCA(n_components=2, svd_solver="full", random_state=seed)
