@@ -369,6 +369,7 @@ def test_topic_page_lists_its_datasets_by_page(
     assert client.get(f"/topics/{largest.number}?page={pages + 1}").status_code == 404
     assert client.get(f"/topics/{largest.number}?page=0").status_code == 404
     assert client.get("/topics/99").status_code == 404
+    assert client.get("/topics/task").status_code == 404
 
 
 # --- The command -------------------------------------------------------------------------------

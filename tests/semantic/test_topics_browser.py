@@ -22,7 +22,9 @@ pytestmark = pytest.mark.browser
 
 browser_conftest = pytest.importorskip("tests.browser.conftest")
 if browser_conftest._unavailable() and not browser_conftest.REQUIRED:
-    pytest.skip(f"browser tests skipped: {browser_conftest._unavailable()}", allow_module_level=True)
+    pytest.skip(
+        f"browser tests skipped: {browser_conftest._unavailable()}", allow_module_level=True
+    )
 
 
 @pytest.fixture
