@@ -146,6 +146,7 @@
     if (!query.trim()) params.delete("q");
     if (params.get("sort") === defaultSort(query)) params.delete("sort");
     if (params.get("per_page") === "20") params.delete("per_page");
+    if (!params.get("mode")) params.delete("mode");
   });
 
   function syncControls() {
