@@ -24,6 +24,7 @@ class BrowseLinks:
 
     def __init__(self, query: SearchQuery) -> None:
         self.query = query
+        self._current: str | None = None
 
     def _url(self, **changes) -> str:
         return url_for("catalog.browse", **query_string_args(self.query, **changes))
@@ -44,7 +45,10 @@ class BrowseLinks:
         return self._url(page=1, **{facet: [] for facet in self.query.filters})
 
     def current(self) -> str:
-        return self._url()
+        # Every row's buttons come back here: build the URL once per page, not twice per row.
+        if self._current is None:
+            self._current = self._url()
+        return self._current
 
     def all_values(self, facet: str) -> str:
         return url_for("catalog.facet_values", facet=facet, **query_string_args(self.query, page=1))
