@@ -58,6 +58,9 @@ def create_app(config: Any = None) -> Flask:
     from app.embeddings import cli as embeddings_cli
     from app.follows import cli as follows_cli
     from app.follows import views as follows_views
+    from app.jobs import cli as jobs_cli
+    from app.jobs import engines as jobs_engines
+    from app.jobs.views import bp as jobs_bp
     from app.ops.views import bp as ops_bp
     from app.semantic import cli as topics_cli
     from app.semantic.topic_views import bp as topics_bp
@@ -73,10 +76,13 @@ def create_app(config: Any = None) -> Flask:
     combinations_views.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(jobs_bp)
+    jobs_engines.init_app(app)
     app.register_blueprint(topics_bp)
     app.cli.add_command(catalog_cli.catalog)
     app.cli.add_command(follows_cli.follows)
     app.cli.add_command(embeddings_cli.embeddings)
+    app.cli.add_command(jobs_cli.jobs)
     app.cli.add_command(topics_cli.topics)
     if app.config.get("SYNC_ON_START"):
         start_background_sync(app)
@@ -87,6 +93,7 @@ def start_background_sync(app: Flask) -> None:
     """Bring the mirror up to date without holding up start-up; offline, say so once."""
     from app.hub.errors import HubError
     from app.hub.sync import sync_catalog
+    from app.jobs.engines import submit_embedding
 
     def run() -> None:
         with app.app_context():
@@ -95,6 +102,7 @@ def start_background_sync(app: Flask) -> None:
                     db.session, hub_service.hub_client(), limit=app.config["SYNC_ON_START_LIMIT"]
                 )
                 app.logger.info("Catalog sync: %s", summary)
+                submit_embedding(app, summary.counts)
             except HubError as error:
                 app.logger.warning(
                     "The Hub is unreachable (%s); serving the catalog already in the database.",

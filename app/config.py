@@ -74,6 +74,14 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REDIS_URL = os.environ.get("REDIS_URL")
+        # Background jobs (app.jobs): "rq" when REDIS_URL is set, else a thread in the web
+        # process; JOBS_ENGINE ("thread", "rq" or "inline") forces one.
+        self.JOBS_ENGINE = os.environ.get("JOBS_ENGINE") or None
+        # The thread engine starts with the first request a web process serves.
+        self.JOBS_AUTOSTART = True
+        self.JOBS_POLL_SECONDS = float(os.environ.get("JOBS_POLL_SECONDS", "5"))
+        self.JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "dataset-explorer")
+        self.JOBS_TIMEOUT = int(os.environ.get("JOBS_TIMEOUT", str(6 * 3600)))  # per RQ job
         # Rate limits count per process in memory unless they share Redis.
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True
@@ -141,3 +149,5 @@ class TestConfig(Config):
         # Nothing listens on the discard port: a test that forgets the fake Hub fails fast.
         self.HF_ENDPOINT = self.HF_DATASETS_SERVER = "http://127.0.0.1:9"
         self.HUB_ATTEMPTS = 1
+        self.JOBS_ENGINE = "thread"  # whatever REDIS_URL a developer has set
+        self.JOBS_AUTOSTART = False  # catalog tests only queue jobs; job tests run them

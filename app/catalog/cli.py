@@ -7,14 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from app.catalog.importer import ImportSummary, import_file, load_starter_catalog
-from app.catalog.store import refresh_statistics
+from app.catalog.store import UpsertCounts, refresh_statistics
 from app.extensions import db
 from app.hub.errors import HubError
 from app.hub.service import hub_client
 from app.hub.sync import sync_catalog
+from app.jobs.engines import submit_embedding
 
 
 @click.group()
@@ -49,6 +51,7 @@ def import_command(files: tuple[str, ...]) -> None:
     refresh_statistics(db.session)
     if len(files) > 1:
         click.echo(f"total: {total}")
+    queue_embedding(total.counts)
 
 
 @catalog.command("load-starter")
@@ -63,6 +66,7 @@ def load_starter_command() -> None:
     for problem in summary.problems:
         click.echo(f"skipped {problem}", err=True)
     click.echo(f"starter catalog: {summary}")
+    queue_embedding(summary.counts)
 
 
 class Progress:
@@ -111,3 +115,11 @@ def sync_command(limit: int | None, since: datetime | None, full: bool) -> None:
     state = "resumed, " if summary.resumed else ""
     state += "complete" if summary.complete else "stopped early; run again to continue"
     click.echo(f"sync: {summary} ({state})")
+    queue_embedding(summary.counts)
+
+
+def queue_embedding(counts: UpsertCounts) -> None:
+    """Datasets were added or changed: queue their embedding (see app.jobs)."""
+    job = submit_embedding(current_app._get_current_object(), counts)
+    if job is not None:
+        click.echo(f"embedding queued as job {job.id} (`flask jobs list` follows it)")

@@ -1,0 +1,1 @@
+"""Background jobs (embedding the catalog, fitting the topic model) and their progress page."""

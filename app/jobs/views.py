@@ -1,0 +1,47 @@
+"""A job's progress page, public like the catalog it works on; jobs are not started here."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, abort, current_app, url_for
+
+from app.extensions import db
+from app.htmx import render
+from app.jobs import service
+from app.models import Job
+
+bp = Blueprint("jobs", __name__)
+
+TOPIC_MAP_PATH = "/topics"
+JOB_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+@bp.get("/jobs/<job_id>")
+def show(job_id: str):
+    # Checked here, not by an int converter: a number too big for the column is a 404 too.
+    job = db.session.get(Job, int(job_id)) if JOB_ID.fullmatch(job_id) else None
+    if job is None:
+        abort(404, "There is no job with this number.")
+    return render(
+        "jobs/show.html",
+        "jobs/_progress.html",
+        job=job,
+        title=service.kind_title(job.kind),
+        active=job.status in service.ACTIVE,
+        onward=onward_link(job),
+    )
+
+
+def onward_link(job: Job) -> tuple[str, str] | None:
+    """Where to go once the job is done: the topic map for topics, the catalog for embeddings."""
+    if job.status != service.DONE:
+        return None
+    if job.kind == "embed":
+        return url_for("catalog.browse"), "Search the catalog"
+    if job.kind == "topics":
+        # The topic map belongs to app.semantic; link to it once it is registered.
+        for rule in current_app.url_map.iter_rules():
+            if rule.rule == TOPIC_MAP_PATH and "GET" in (rule.methods or ()):
+                return url_for(rule.endpoint), "See the topic map"
+    return None
