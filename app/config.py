@@ -77,8 +77,8 @@ class Config:
         # Background jobs (app.jobs): "rq" when REDIS_URL is set, else a thread in the web
         # process; JOBS_ENGINE ("thread", "rq" or "inline") forces one.
         self.JOBS_ENGINE = os.environ.get("JOBS_ENGINE") or None
-        # The thread engine starts with the first request a web process serves.
-        self.JOBS_AUTOSTART = True
+        # The thread engine starts with the first request a web process serves (0: never).
+        self.JOBS_AUTOSTART = os.environ.get("JOBS_AUTOSTART", "1") != "0"
         self.JOBS_POLL_SECONDS = float(os.environ.get("JOBS_POLL_SECONDS", "5"))
         self.JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "dataset-explorer")
         self.JOBS_TIMEOUT = int(os.environ.get("JOBS_TIMEOUT", str(6 * 3600)))  # per RQ job

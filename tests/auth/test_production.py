@@ -19,6 +19,8 @@ def production_env(monkeypatch, database_url):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
     monkeypatch.delenv("FLASK_DEBUG", raising=False)
+    # These apps share the test database: no job thread of theirs may take other tests' jobs.
+    monkeypatch.setenv("JOBS_AUTOSTART", "0")
     return monkeypatch
 
 
