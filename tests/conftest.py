@@ -92,6 +92,11 @@ def make_app():
 
     yield factory
     for application in created:
+        # A job thread first: disposing the engine under a connection it has checked out
+        # would orphan that connection (closed only by the garbage collector, with a warning).
+        jobs_engine = application.extensions.get("jobs_engine")
+        if hasattr(jobs_engine, "stop"):
+            jobs_engine.stop()
         with application.app_context():
             for engine in db.engines.values():
                 engine.dispose()

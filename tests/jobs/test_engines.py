@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -215,14 +216,19 @@ def test_topics_without_embeddings_fails_in_words(app, app_embedder, monkeypatch
 
 
 def test_the_thread_engine_stops_when_its_app_lets_go_of_the_database(
-    make_app, database_url, test_kinds
+    app, make_app, database_url, test_kinds
 ):
     config = TestConfig(database_url)
-    config.JOBS_POLL_SECONDS = 0.1
+    config.JOBS_POLL_SECONDS = 60  # after its first look, the thread waits without a connection
     started = make_app(config)
+    with started.app_context():
+        job_id = service.enqueue(db.session, "count", {}).id
     engine = ThreadEngine(started)
     engine.start()
     assert engine.running
     with started.app_context():
+        wait_for(lambda: read_job(db.session, job_id).status == "done")  # the first look is over
+        time.sleep(0.5)  # and its session handed back (right after the job's last commit)
+        db.session.remove()
         db.engine.dispose()  # what shutting an app down (and make_app's clean-up) does
     wait_for(lambda: not engine.running, timeout=5)
