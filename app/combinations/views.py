@@ -28,6 +28,7 @@ from app.embeddings.model import embedder_for
 from app.extensions import db
 from app.htmx import is_htmx, navigate_away, redirect_after_post, render, wants_fragment
 from app.hub.service import hub_client
+from app.jobs.engines import submit as submit_job
 from app.models import Combination, Dataset
 from app.semantic.assess import SemanticReport, members_from_facts, semantic_report
 
@@ -197,6 +198,15 @@ def _semantic(report: reports.Report, owner: bool) -> SemanticReport | None:
         return SemanticReport("failed", "The assessment by meaning failed; it has been logged.")
 
 
+def _embed_in_background(report: reports.Report, semantic: SemanticReport):
+    """Members too many to embed within the request go to a background job the page links to."""
+    missing = set(semantic.missing or [])
+    ids = [m.dataset.id for m in report.members if m.repo_id in missing]
+    if not ids:
+        return None
+    return submit_job(current_app, "embed", {"dataset_ids": sorted(ids)})
+
+
 def _report_page(combination: Combination, status: int = 200, **extra):
     owner = current_user.is_authenticated and combination.user_id == current_user.id
     for name in ("rename_error", "mix_error", "submitted", "shared_token"):
@@ -206,6 +216,7 @@ def _report_page(combination: Combination, status: int = 200, **extra):
     fragment = extra.get("fragment", "combinations/show.html")
     page = not wants_fragment() or fragment == "combinations/show.html"
     semantic = _semantic(report, owner) if page else None
+    embedding_job = _embed_in_background(report, semantic) if owner and semantic else None
     return render(
         "combinations/show.html",
         extra.pop("fragment", "combinations/show.html"),
@@ -220,6 +231,7 @@ def _report_page(combination: Combination, status: int = 200, **extra):
         strategies=STRATEGIES,
         max_members=service.MAX_MEMBERS,
         semantic=semantic,
+        embedding_job=embedding_job,
         share_url=url_for("combinations.shared", token=combination.share_token, _external=True)
         if owner and combination.share_token
         else None,

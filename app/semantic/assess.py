@@ -58,7 +58,9 @@ GROUP_DISTANCE = 0.48
 LAMBDA = 0.5
 SUGGESTIONS = 5
 SUGGESTION_POOL = 300  # the most relevant catalog datasets MMR chooses among
-MAX_EMBED_IN_REQUEST = 50
+# Long descriptions embed at ~20 a second here: a dozen keeps a page under a second or so;
+# more than that goes to a background job (see app.combinations.views).
+MAX_EMBED_IN_REQUEST = 12
 GROUP_TERMS = 4
 
 HOW_TO_EMBED = "flask embeddings build"

@@ -346,3 +346,30 @@ def test_a_combination_of_one_has_no_assessment(catalog, client, rendered_templa
     response = client.get(f"/combinations/{combination.id}")
     assert response.status_code == 200
     assert "What the combination covers" not in response.get_data(as_text=True)
+
+
+def test_more_members_to_embed_than_a_request_allows_go_to_a_background_job(
+    ann_combination, client, monkeypatch
+):
+    from app.models import CombinationMember, Job
+
+    monkeypatch.setattr(assess, "MAX_EMBED_IN_REQUEST", 2)
+    ids = list(
+        db.session.scalars(
+            sa.select(CombinationMember.dataset_id).where(
+                CombinationMember.combination_id == ann_combination.id
+            )
+        )
+    )
+    db.session.execute(sa.delete(DatasetEmbedding).where(DatasetEmbedding.dataset_id.in_(ids[:3])))
+    db.session.commit()
+    body = client.get(f"/combinations/{ann_combination.id}").get_data(as_text=True)
+    job = db.session.scalar(sa.select(Job).where(Job.kind == "embed"))
+    assert job is not None and job.status == "queued"
+    assert sorted(job.params["dataset_ids"]) == sorted(ids[:3])
+    html = section(body)
+    assert "3 of these datasets are being embedded in the background" in html
+    assert f'href="/jobs/{job.id}"' in html
+    # A second look reuses the waiting job rather than queueing another.
+    client.get(f"/combinations/{ann_combination.id}")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
