@@ -77,12 +77,14 @@ class Progress:
         self.started = time.monotonic()
 
     def __call__(self, done: int) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = done / elapsed
-        line = f"{done:,} datasets, {rate:,.0f}/s"
-        if self.total and rate > 0:
-            remaining = max(self.total - done, 0) / rate
-            line += f", {done * 100 // self.total}%, about {remaining:,.0f} s to go"
+        elapsed = time.monotonic() - self.started
+        # Under half a second a rate means nothing (skipping 213 unchanged is not 40 million/s).
+        rate = done / elapsed if elapsed >= 0.5 else None
+        line = f"{done:,} datasets" + (f", {rate:,.0f}/s" if rate is not None else "")
+        if self.total:
+            line += f", {done * 100 // self.total}%"
+            if rate:
+                line += f", about {max(self.total - done, 0) / rate:,.0f} s to go"
         click.echo("\r" + line.ljust(70), nl=False, err=True)
 
 
