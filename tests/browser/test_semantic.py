@@ -24,7 +24,7 @@ from app.hub.service import EXTENSION_KEY
 from app.models import Dataset, User
 from app.semantic.topics import fit_topic_model
 from tests.browser.helpers import account_maker, assert_no_axe_violations, press_until
-from tests.semantic.test_topics import topic_embedder  # noqa: F401  (the session's real model)
+from tests.semantic.conftest import topic_embedder  # noqa: F401  (the session's real model)
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from app.extensions import db
 from app.semantic.topics import fit_topic_model
 from tests.browser.helpers import assert_no_axe_violations
-from tests.semantic.test_topics import topic_embedder  # noqa: F401  (the session's real model)
+from tests.semantic.conftest import topic_embedder  # noqa: F401  (the session's real model)
 
 pytestmark = pytest.mark.browser
 

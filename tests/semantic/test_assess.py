@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 
 import numpy as np
 import pytest
@@ -18,7 +17,6 @@ from app.catalog.importer import ImportSummary, import_records
 from app.catalog.records import record_from_raw
 from app.combinations import service
 from app.combinations.sizes import Amount
-from app.embeddings.model import Embedder
 from app.embeddings.store import embed_datasets
 from app.extensions import db
 from app.models import Dataset, DatasetEmbedding
@@ -34,43 +32,6 @@ NAMED = [
 SAMPLE = 150
 COPY = "planted/squad-copy"
 HX = {"HX-Request": "true"}
-
-
-class CachingEmbedder:
-    """The real model; each distinct text is embedded once for the whole run."""
-
-    def __init__(self, model: Embedder) -> None:
-        self.model = model
-        self.cache: dict[str, np.ndarray] = {}
-
-    def __getattr__(self, name: str):
-        return getattr(self.model, name)
-
-    @property
-    def model_id(self) -> str:
-        return self.model.model_id
-
-    @property
-    def loaded(self) -> bool:
-        return True
-
-    def truncate(self, texts):
-        return self.model.truncate(texts)
-
-    def embed(self, texts: Iterable[str], batch_size: int = 64) -> np.ndarray:
-        texts = list(texts)
-        missing = sorted({text for text in texts if text not in self.cache})
-        if missing:
-            for text, vector in zip(missing, self.model.embed(missing, batch_size), strict=True):
-                self.cache[text] = vector
-        return np.array([self.cache[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)
-
-
-@pytest.fixture(scope="session")
-def semantic_embedder(tmp_path_factory) -> CachingEmbedder:
-    model = Embedder(cache_dir=tmp_path_factory.mktemp("models"), threads=2)
-    model.embed(["warm up"])
-    return CachingEmbedder(model)
 
 
 @pytest.fixture(scope="session")

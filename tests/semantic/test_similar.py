@@ -12,7 +12,6 @@ from tests.semantic.test_assess import (  # noqa: F401  (the session's model and
     COPY,
     HX,
     catalog,
-    semantic_embedder,
     semantic_records,
 )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
 
 import numpy as np
 import pytest
@@ -17,48 +16,12 @@ import sqlalchemy as sa
 
 from app.catalog.importer import ImportSummary, import_records
 from app.catalog.records import record_from_raw
-from app.embeddings.model import Embedder
 from app.extensions import db
 from app.models import Dataset, DatasetEmbedding, DatasetTopic, Topic, TopicModelVersion
 from app.semantic import topic_views, topics
 from tests.conftest import shared_dir
 
 REAL_SAMPLE = 300  # real descriptions from the shared catalog, at most
-
-
-class CachingEmbedder:
-    """The real model, with each distinct text embedded once for the whole test run."""
-
-    def __init__(self, model: Embedder) -> None:
-        self.model = model
-        self.cache: dict[str, np.ndarray] = {}
-
-    def __getattr__(self, name: str):
-        return getattr(self.model, name)
-
-    @property
-    def model_id(self) -> str:
-        return self.model.model_id
-
-    def truncate(self, texts):
-        return self.model.truncate(texts)
-
-    def embed(self, texts: Iterable[str], batch_size: int = 64) -> np.ndarray:
-        texts = list(texts)
-        missing = sorted({text for text in texts if text not in self.cache})
-        if missing:
-            for text, vector in zip(missing, self.model.embed(missing, batch_size), strict=True):
-                self.cache[text] = vector
-        return np.array([self.cache[text] for text in texts], dtype=np.float32).reshape(
-            len(texts), -1
-        )
-
-
-@pytest.fixture(scope="session")
-def topic_embedder(tmp_path_factory: pytest.TempPathFactory) -> CachingEmbedder:
-    model = Embedder(cache_dir=tmp_path_factory.mktemp("models"), threads=2)
-    model.embed(["warm up"])
-    return CachingEmbedder(model)
 
 
 @pytest.fixture
