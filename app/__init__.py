@@ -49,7 +49,7 @@ def create_app(config: Any = None) -> Flask:
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    from app import errors, security, templating
+    from app import assets, errors, security, templating
     from app.auth.views import bp as auth_bp
     from app.catalog import cli as catalog_cli
     from app.catalog.views import bp as catalog_bp
@@ -66,6 +66,7 @@ def create_app(config: Any = None) -> Flask:
     from app.semantic.topic_views import bp as topics_bp
 
     templating.init_app(app)
+    assets.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(catalog_bp)

@@ -40,7 +40,7 @@ def tolerate_aborts_from_navigation(page: Page, browser_errors) -> None:
 
     def request_failed(request) -> None:
         if request.failure == "net::ERR_ABORTED" and (
-            request.url.endswith("/static/favicon.svg") or request in redirected
+            request.url.split("?")[0].endswith("/static/favicon.svg") or request in redirected
         ):
             return
         browser_errors._request_failed(request)
