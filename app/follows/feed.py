@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from itertools import groupby
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.models import DatasetChange, Follow, User
 
@@ -44,6 +44,7 @@ def feed_page(session: Session, user_id: int, page: int = 1, per_page: int = PER
             Follow, and_(Follow.dataset_id == DatasetChange.dataset_id, Follow.user_id == user_id)
         )
         .where(DatasetChange.happened_at >= Follow.created_at)  # not others' older history
+        .options(joinedload(DatasetChange.dataset, innerjoin=True))  # shown on every entry
         .order_by(DatasetChange.happened_at.desc(), DatasetChange.id.desc())
         .limit(per_page + 1)
         .offset((page - 1) * per_page)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from app.models import Dataset, DatasetChange, DatasetSnapshot, Follow
 
@@ -85,6 +85,7 @@ def following(session: Session, user_id: int, sort: str = "changed") -> list[Fol
         select(Follow)
         .join(Dataset, Dataset.id == Follow.dataset_id)
         .where(Follow.user_id == user_id)
+        .options(contains_eager(Follow.dataset))  # the page shows each dataset: no query per row
         .order_by(*order)
     )
     return list(session.scalars(statement))

@@ -104,13 +104,15 @@ def timeline():
     raw_page = request.args.get("page", "1")
     page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 10_000 else 1
     refresh_stale_for_viewer()
+    # The token first: making one commits, which would expire the changes read for the page.
+    atom_url = url_for(
+        "follows.atom", token=feed.feed_token(db.session, current_user), _external=True
+    )
     return render(
         "follows/feed.html",
         "follows/_feed_page.html",
         feed=feed.feed_page(db.session, current_user.id, page),
-        atom_url=url_for(
-            "follows.atom", token=feed.feed_token(db.session, current_user), _external=True
-        ),
+        atom_url=atom_url,
     )
 
 

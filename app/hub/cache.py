@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.hub.errors import HubError, HubGated, HubNotFound
@@ -87,3 +88,12 @@ def is_fresh(answer: Cached, ttl: timedelta, now: datetime | None = None) -> boo
     return (
         answer.fetched_at is not None and answer.problem is None and now - answer.fetched_at < ttl
     )
+
+
+def peek_many(session: Session, keys: list[str]) -> dict[str, Cached]:
+    """`peek` for many keys in one query (a page that shows many datasets' cached answers)."""
+    found = {
+        entry.key: Cached(json.loads(entry.payload), _aware(entry.fetched_at))
+        for entry in session.scalars(select(HubCacheEntry).where(HubCacheEntry.key.in_(keys)))
+    }
+    return {key: found.get(key) or Cached(None, None, problem="not fetched yet") for key in keys}
