@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -14,6 +13,7 @@ from app import database  # noqa: F401  (registers the SQLite pragmas)
 from app.config import INSTANCE_DIR, Config, check_production, load_config
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.hub import service as hub_service
+from app.ops import logs as ops_logs
 
 
 def create_app(config: Any = None) -> Flask:
@@ -32,7 +32,7 @@ def create_app(config: Any = None) -> Flask:
     else:
         app.config.from_object(config)
     app.config.from_prefixed_env()
-    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    ops_logs.configure_logging(app.config)  # LOG_FORMAT json|text; request ids on every line
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True)
@@ -61,6 +61,7 @@ def create_app(config: Any = None) -> Flask:
     from app.jobs import cli as jobs_cli
     from app.jobs import engines as jobs_engines
     from app.jobs.views import bp as jobs_bp
+    from app.ops import views as ops_views
     from app.ops.views import bp as ops_bp
     from app.semantic import cli as topics_cli
     from app.semantic.topic_views import bp as topics_bp
@@ -78,6 +79,7 @@ def create_app(config: Any = None) -> Flask:
     combinations_views.init_app(app)
     app.register_blueprint(auth_bp)
     app.register_blueprint(ops_bp)
+    ops_views.init_app(app)
     app.register_blueprint(jobs_bp)
     jobs_engines.init_app(app)
     app.register_blueprint(topics_bp)

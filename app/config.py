@@ -66,6 +66,12 @@ class Config:
         self.SYNC_ON_START = os.environ.get("SYNC_ON_START", "") == "1"
         self.SYNC_ON_START_LIMIT = int(os.environ.get("SYNC_ON_START_LIMIT", "2000"))
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+        self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()  # or json (app.ops.logs)
+        self.LOG_REQUESTS = os.environ.get("LOG_REQUESTS", "")  # a line per request; "": if json
+        # /metrics: these addresses or networks (the real client's, with TRUSTED_PROXIES), or a
+        # request with `Authorization: Bearer $METRICS_TOKEN`; anyone else gets a 404.
+        self.METRICS_ALLOW = os.environ.get("METRICS_ALLOW", "127.0.0.0/8,::1")
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
         self.MAX_CONTENT_LENGTH = 1024 * 1024
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
@@ -103,6 +109,7 @@ class ProductionConfig(Config):
         self.SESSION_COOKIE_SECURE = True
         self.REMEMBER_COOKIE_SECURE = True
         self.HSTS = True
+        self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "json").lower()
         self.WEB_CONCURRENCY = int(os.environ.get("WEB_CONCURRENCY", "1") or 1)
 
 

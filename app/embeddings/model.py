@@ -13,12 +13,15 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from app.ops.instruments import embedding_batch
 
 BUNDLED_MODEL = "sentence-transformers/all-MiniLM-L6-v2@int8"
 # The name the bundled model is registered under in fastembed. fastembed already knows
@@ -243,8 +246,6 @@ class Embedder:
         return self._model
 
     def _load(self) -> Any:
-        import time
-
         from fastembed import TextEmbedding
 
         started = time.perf_counter()
@@ -301,9 +302,11 @@ class Embedder:
         with self._lock:  # one inference at a time: `threads` stays the bound per process
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
+                started = time.perf_counter()
                 vectors = model.embed([texts[index] for index in chunk], batch_size=len(chunk))
                 for index, vector in zip(chunk, vectors, strict=True):
                     result[index] = vector
+                embedding_batch(len(chunk), time.perf_counter() - started)
         norms = np.linalg.norm(result, axis=1, keepdims=True)
         np.divide(result, norms, out=result, where=norms > 0)
         return result

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.hub.errors import HubError, HubGated, HubNotFound
 from app.models import HubCacheEntry
+from app.ops.instruments import hub_cache_lookup, hub_cache_stale_served
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ def cached_fetch(
     now = now or datetime.now(UTC)
     entry = session.get(HubCacheEntry, key)
     fetched_at = _aware(entry.fetched_at) if entry else None
-    if entry is not None and now - fetched_at < ttl:
+    fresh = entry is not None and now - fetched_at < ttl
+    hub_cache_lookup(hit=fresh)
+    if fresh:
         return Cached(json.loads(entry.payload), fetched_at)
     try:
         payload = fetch()
@@ -54,6 +57,7 @@ def cached_fetch(
     except HubError as error:
         session.rollback()
         if entry is not None:
+            hub_cache_stale_served()
             return Cached(json.loads(entry.payload), fetched_at, problem=str(error))
         return Cached(None, None, problem=str(error))
     text = json.dumps(payload, default=_json_default)

@@ -30,6 +30,9 @@ from app.hub.errors import (
     HubUnavailable,
     InvalidRepoId,
 )
+from app.ops import instruments
+from app.ops.context import HEADER as REQUEST_ID_HEADER
+from app.ops.context import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +158,7 @@ class CircuitBreaker:
     def succeeded(self) -> None:
         with self.lock:
             self.failures, self.opened_at, self.probing = 0, None, False
+            instruments.hub_breaker_state(is_open=False)
 
     def failed(self) -> None:
         with self.lock:
@@ -162,6 +166,7 @@ class CircuitBreaker:
             if self.probing or self.failures >= self.threshold:
                 self.opened_at = self.clock()
             self.probing = False
+            instruments.hub_breaker_state(is_open=self.opened_at is not None)
 
 
 class HubClient:
@@ -378,6 +383,8 @@ class HubClient:
         headers = {"User-Agent": self.settings.user_agent, "Accept": "application/json"}
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
+        if request_id := current_request_id():
+            headers[REQUEST_ID_HEADER] = request_id  # nginx's id, so both logs can be matched
         return headers
 
     def _next_link(self, response: requests.Response) -> str | None:
@@ -393,9 +400,15 @@ class HubClient:
             return response.json()
         except ValueError:
             self.breaker.failed()
+            instruments.hub_invalid_answer()
             raise HubUnavailable("The Hub sent an answer that is not valid JSON.") from None
 
     def _get(self, url: str, params: list[tuple[str, str]] | None = None) -> requests.Response:
+        """_fetch, counted and timed by outcome for /metrics."""
+        with instruments.hub_call():
+            return self._fetch(url, params)
+
+    def _fetch(self, url: str, params: list[tuple[str, str]] | None = None) -> requests.Response:
         """GET with timeouts, retries, rate-limit waits and the breaker, all within the budget."""
         now = self.clock()
         if now < self.quiet_until:

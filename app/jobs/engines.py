@@ -18,6 +18,7 @@ from sqlalchemy import event
 from app.extensions import db
 from app.jobs import service
 from app.models import Job
+from app.ops.context import current_request_id, request_id_bound
 
 if TYPE_CHECKING:
     from app.catalog.store import UpsertCounts
@@ -37,9 +38,12 @@ class Engine(Protocol):
         """Arrange for the queued job to be run (now, soon, or by another process)."""
 
 
-def run_in_context(app: Flask, job_id: int, worker: str, echo=None) -> bool:
-    """Run one job in a fresh app context (its own session), removed afterwards."""
-    with app.app_context():
+def run_in_context(
+    app: Flask, job_id: int, worker: str, echo=None, request_id: str | None = None
+) -> bool:
+    """Run one job in a fresh app context (its own session), removed afterwards; its log
+    lines carry the id of the request that queued it."""
+    with app.app_context(), request_id_bound(request_id):
         try:
             return service.run(app, job_id, worker, echo=echo)
         finally:
@@ -77,12 +81,14 @@ class ThreadEngine:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._listening = False
+        self._request_ids: dict[int, str | None] = {}  # job id -> the request that queued it
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def dispatch(self, job_id: int) -> None:
+        self._request_ids[job_id] = current_request_id()
         self._ids.put(job_id)  # a stopped engine leaves it queued in the database
 
     def start(self) -> None:
@@ -143,7 +149,7 @@ class ThreadEngine:
 
     def _run_one(self, job_id: int, worker: str) -> None:
         try:
-            run_in_context(self.app, job_id, worker)
+            run_in_context(self.app, job_id, worker, request_id=self._request_ids.pop(job_id, None))
         except Exception:  # a failure outside the handler (say, the database): keep serving
             logger.exception("Jobs: job %s could not be run", job_id)
 
@@ -174,6 +180,7 @@ class RQEngine:
             self.queue().enqueue(
                 RQ_FUNCTION,
                 job_id,
+                current_request_id(),
                 job_timeout=self.timeout,
                 description=f"dataset-explorer job {job_id}",
             )

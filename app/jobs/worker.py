@@ -28,6 +28,6 @@ def worker_app() -> Flask:
         return _app
 
 
-def run_job(job_id: int) -> bool:
+def run_job(job_id: int, request_id: str | None = None) -> bool:
     """Run one job; False when another worker had already claimed it."""
-    return run_in_context(worker_app(), job_id, service.worker_name("rq"))
+    return run_in_context(worker_app(), job_id, service.worker_name("rq"), request_id=request_id)

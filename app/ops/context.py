@@ -1,0 +1,76 @@
+"""The request id of the work in hand, for log lines, Hub calls and jobs (no Flask here).
+
+A web request binds it (taken from nginx's X-Request-ID, or generated); a job binds the id of
+the request that queued it. Context variables follow the thread (and asyncio task) they were
+set in, so a job thread or an RQ worker binds its own.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+
+# nginx's $request_id is 32 hex digits; UUIDs and most tracing ids fit too. Anything else
+# (too long, spaces, quotes, newlines) is replaced, so a client cannot forge log lines with it.
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+HEADER = "X-Request-ID"
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    """What the log says about the request in hand (the path has its secret parts masked)."""
+
+    method: str
+    path: str
+
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_request_line: ContextVar[RequestLine | None] = ContextVar("request_line", default=None)
+
+
+def valid_request_id(value: str | None) -> str | None:
+    """`value` when it is a short id of safe characters, else None."""
+    return value if value and REQUEST_ID_RE.match(value) else None
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def current_request_line() -> RequestLine | None:
+    return _request_line.get()
+
+
+def bind(request_id: str | None, line: RequestLine | None = None) -> tuple[Token, Token]:
+    """Make `request_id` (and the request line) current; `unbind` the tokens afterwards."""
+    return _request_id.set(request_id), _request_line.set(line)
+
+
+def unbind(tokens: tuple[Token, Token]) -> None:
+    try:
+        _request_id.reset(tokens[0])
+        _request_line.reset(tokens[1])
+    except (RuntimeError, ValueError):  # already reset, or set in another context
+        _request_id.set(None)
+        _request_line.set(None)
+
+
+@contextmanager
+def request_id_bound(request_id: str | None) -> Iterator[None]:
+    """Run a block under `request_id`; None keeps the current one (an inline job's caller)."""
+    if request_id is None:
+        yield
+        return
+    tokens = bind(request_id)
+    try:
+        yield
+    finally:
+        unbind(tokens)
