@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from app.catalog import catalog_index
 from app.catalog.store import catalog_version
 from app.catalog.textquery import Term, fts5_match_expression, parse_text_query
 from app.catalog.vocabulary import DEFAULT_PER_PAGE, FACETS, SIZE_ORDER
@@ -152,11 +153,6 @@ def all_facet_values(session: Session, query: SearchQuery, facet: str) -> list[F
 # The cache's size in items: a total counts 1, a page or a facet's counts 1 per id or value
 # (about 100 bytes each), so a worker keeps at most about 20 MB.
 CACHE_ITEMS = 200_000
-# SQLite: from this share of the catalog on, facet counts read the facets' rows and look each
-# up in the matches, instead of one index search per match and facet (measured crossovers at
-# 100,000 datasets: about 1/4 for the sidebar's facets together, over 1/3 for one facet).
-SQLITE_SCAN_SHARE = 0.25
-SQLITE_SCAN_SHARE_ONE_FACET = 0.5
 
 FilterKey = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -231,6 +227,14 @@ class _Counter:
         url = session.get_bind().url.render_as_string()
         self.scope = None if version is None else (url, str(version))
         self._request: dict[Hashable, object] = {}  # within the request, kept in any case
+        self._index: catalog_index.CatalogIndex | None = None
+        self._masks: dict[FilterKey, np.ndarray] = {}
+
+    @property
+    def index(self) -> catalog_index.CatalogIndex:
+        if self._index is None:
+            self._index = catalog_index.for_version(self.session, self.scope)
+        return self._index
 
     def _get(self, *key: Hashable) -> object | None:
         if key in self._request:
@@ -242,29 +246,30 @@ class _Counter:
         if self.scope:
             _cache.put((self.scope, tuple(self.terms), *key), value)
 
-    def _conditions(self, filter_key: FilterKey, text: bool = True) -> list[ColumnElement[bool]]:
-        found = [self.text_condition] if text and self.text_condition is not None else []
-        return found + [_facet_condition(facet, values) for facet, values in filter_key]
+    def _mask(self, filter_key: FilterKey, text: bool = True) -> np.ndarray:
+        """The datasets matching the text (unless `text` is false) and the filters."""
+        key = filter_key if text else ("no text", filter_key)
+        mask = self._masks.get(key)
+        if mask is not None:
+            return mask
+        if filter_key:
+            facet, values = filter_key[-1]
+            mask = self._mask(filter_key[:-1], text) & self.index.mask_of_values(facet, values)
+        elif text and self.text_condition is not None:
+            mask = self.index.mask_of_ids(self.session.scalars(_text_ids(self.session, self.terms)))
+        else:
+            mask = np.ones(len(self.index), dtype=bool)
+        self._masks[key] = mask
+        return mask
 
     def known_values(self, facet: str, values: tuple[str, ...]) -> frozenset[str]:
         """Those of the values that some dataset has."""
-        key = ("known", facet, tuple(sorted(set(values))))
-        known = self._get(*key)
-        if known is None:
-            statement = (
-                select(DatasetFacet.value)
-                .where(DatasetFacet.facet == facet, DatasetFacet.value.in_(key[2]))
-                .distinct()
-            )
-            known = frozenset(self.session.scalars(statement))
-            self._put(known, *key)
-        return known
+        return frozenset(value for value in values if self.index.has_value(facet, value))
 
     def total(self, filter_key: FilterKey) -> int:
         total = self._get("total", filter_key)
         if total is None:
-            statement = select(func.count(Dataset.id)).where(*self._conditions(filter_key))
-            total = self.session.scalar(statement) or 0
+            total = int(np.count_nonzero(self._mask(filter_key)))
             self._put(total, "total", filter_key)
         return total
 
@@ -275,37 +280,11 @@ class _Counter:
         found = {facet: self._get("facet", filter_key, facet) for facet in facets}
         missing = [facet for facet, values in found.items() if values is None]
         if missing:
-            counted: dict[str, list[tuple[str, int]]] = {facet: [] for facet in missing}
-            for facet, value, n in self.session.execute(self._facet_statement(filter_key, missing)):
-                counted[facet].append((sys.intern(value), n))
+            counted = self.index.counts(self._mask(filter_key), missing)
             for facet, values in counted.items():
                 self._put(values, "facet", filter_key, facet)
             found.update(counted)
         return found
-
-    def _facet_statement(self, filter_key: FilterKey, facets: list[str]) -> Select:
-        statement = (
-            select(DatasetFacet.facet, DatasetFacet.value, func.count().label("n"))
-            .where(DatasetFacet.facet.in_(facets))
-            .group_by(DatasetFacet.facet, DatasetFacet.value)
-            .order_by(DatasetFacet.facet, literal_column("n").desc(), DatasetFacet.value)
-        )
-        conditions = self._conditions(filter_key)
-        if not conditions:
-            return statement
-        dataset_id: ColumnElement = DatasetFacet.dataset_id
-        if not self.postgresql and self._broad(filter_key, len(facets)):
-            # `+ 0` keeps SQLite from the index on dataset_id: it reads the facets' rows in
-            # order and looks each up in the matches, instead of one index search per match.
-            dataset_id = DatasetFacet.dataset_id + 0
-        return statement.where(dataset_id.in_(select(Dataset.id).where(*conditions)))
-
-    def _broad(self, filter_key: FilterKey, facets: int) -> bool:
-        """Whether reading the facets' rows beats looking up each match's (SQLite's plan)."""
-        # The highest id stands for the catalog's size: ids are never reused, rarely lost.
-        catalog = self.session.scalar(select(func.max(Dataset.id))) or 0
-        share = SQLITE_SCAN_SHARE if facets >= 3 else SQLITE_SCAN_SHARE_ONE_FACET
-        return catalog > 0 and self.total(filter_key) >= share * catalog
 
     def page(self, query: SearchQuery) -> list[Dataset]:
         """The datasets of the page; their ids are kept, the rows always read afresh."""
@@ -314,20 +293,39 @@ class _Counter:
         exact = query.text.strip().lower() if sort == "relevance" else ""
         key = ("page", filter_key, sort, exact, query.page, query.per_page)
         ids = self._get(*key)
-        if ids is None:
-            # Ids first, rows after: sorting the matches carries ids, not whole rows.
+        offset = (query.page - 1) * query.per_page
+        if ids is None and sort == "relevance":
+            # Ranked by the database's text rank: the matches ranked in SQL, filters included.
             # SQLite's relevance order joins the FTS table with its own match: no second match.
-            text = sort != "relevance" or self.postgresql
-            statement = select(Dataset.id).where(*self._conditions(filter_key, text=text))
+            conditions = [_facet_condition(facet, values) for facet, values in filter_key]
+            if self.postgresql:
+                conditions.append(self.text_condition)
+            statement = select(Dataset.id).where(*conditions)
             statement = _order(self.session, statement, query, self.terms)
-            offset = (query.page - 1) * query.per_page
             ids = tuple(self.session.scalars(statement.limit(query.per_page).offset(offset)))
-            self._put(ids, *key)
+        elif ids is None:
+            # Any other order is the catalog's, read once per version: the page is its first
+            # matches from the offset.
+            def read_order():
+                return self.session.scalars(_order(self.session, select(Dataset.id), query, []))
+
+            mask = self._mask(filter_key)
+            ids = self.index.page(mask, sort, read_order, offset, query.per_page)
+        self._put(ids, *key)
         if not ids:
             return []
         rows = self.session.scalars(select(Dataset).where(Dataset.id.in_(ids)))
         by_id = {dataset.id: dataset for dataset in rows}
         return [by_id[i] for i in ids if i in by_id]
+
+
+def _text_ids(session: Session, terms: list[Term]) -> Select:
+    """The ids of the datasets whose text matches."""
+    if _is_postgresql(session):
+        return select(Dataset.id).where(PG_SEARCH_VECTOR.op("@@")(_pg_tsquery(terms)))
+    return select(fts_table.c.rowid).where(
+        FTS_TABLE_COLUMN.op("MATCH")(fts5_match_expression(terms))
+    )
 
 
 def _trim(values: list[FacetValue], limit: int) -> list[FacetValue]:
