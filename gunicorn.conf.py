@@ -76,8 +76,12 @@ timeout = _int_env("GUNICORN_TIMEOUT", max(30, int(_slowest + 10)))
 graceful_timeout = _int_env("GUNICORN_GRACEFUL_TIMEOUT", timeout)
 keepalive = 5  # for clients that reach gunicorn directly (nginx opens one per request)
 
-# Requests larger than the app accepts never reach it (nginx has the same 1 MiB limit).
-limit_request_line = 8190
+# Signals are the control interface (HUP reload, TERM stop, TTIN/TTOU more/fewer workers);
+# gunicorn's control socket (in $HOME by default) is off unless a path is given.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
 
 # --- Prometheus multiprocess mode -----------------------------------------------------------
 
@@ -107,17 +111,13 @@ def on_starting(server) -> None:
 
 
 def child_exit(server, worker) -> None:
-    """A worker is gone (stopped, killed or replaced): drop its live gauges from /metrics."""
-    try:
-        from app.ops import metrics
-    except ImportError:
-        metrics = None
-    cleanup = getattr(metrics, "child_exit", None) or getattr(metrics, "mark_process_dead", None)
-    if cleanup is not None:
-        try:
-            cleanup(worker.pid)
-        except TypeError:
-            cleanup(server, worker)
+    """A worker is gone (stopped, killed or replaced): drop its live gauges from /metrics.
+
+    What app.ops.metrics.worker_exited does, without importing the app into the master: a
+    module of ours imported here would be inherited by every later worker, and a graceful
+    reload (HUP) would then keep serving its old code.
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
     try:
         from prometheus_client import multiprocess
