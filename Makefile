@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-test browser-deps migrate starter lint bench clean
+.PHONY: run test stack-test install install-test browser-deps migrate starter lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ browser-deps:
 
 test: install-test browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The production stack for real, on 127.0.0.1 (tests/stack, about a minute): nginx with
+# deploy/nginx.conf (installed from Debian when missing, as root), gunicorn through
+# deploy/entrypoint.sh, an RQ worker, PostgreSQL (database dataset_explorer_stack, recreated)
+# and Redis (database 5, flushed), as .ci/run starts them. Not part of `make test`.
+stack-test: install-test browser-deps
+	STACK_TEST=1 $(BIN)/python -m pytest tests/stack -s -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check app tests bench
