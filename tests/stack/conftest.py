@@ -1,7 +1,8 @@
-"""The real-stack test runs only when asked: `make stack-test` (STACK_TEST=1).
+"""The real-stack test (test_stack.py) runs only when asked: `make stack-test` (STACK_TEST=1).
 
-It needs root or an installed nginx, PostgreSQL at 127.0.0.1:5432, Redis at 127.0.0.1:6379
-and Debian's chromium, and takes a few minutes, so the ordinary `make test` skips it.
+The checks of the deployment files (test_deploy_files.py) run with every `make test`. The
+stack test needs root or an installed nginx, PostgreSQL at 127.0.0.1:5432, Redis at
+127.0.0.1:6379 and Debian's chromium, and takes a minute or two: `make test` skips it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="the real-stack test runs with STACK_TEST=1 (make stack-test)")
     for item in items:
-        if "tests/stack/" in str(item.path).replace(os.sep, "/"):
+        if str(item.path).replace(os.sep, "/").endswith("tests/stack/test_stack.py"):
             item.add_marker(skip)
 
 
