@@ -24,8 +24,6 @@ def loggable_path() -> str:
 
 
 def init_app(app: Flask) -> None:
-    log_requests = logs.logs_requests(app.config)
-
     def start_request() -> None:
         request_id = (
             context.valid_request_id(request.headers.get(context.HEADER))
@@ -48,7 +46,7 @@ def init_app(app: Flask) -> None:
         endpoint = request.endpoint or "none"  # no route matched (404, 405)
         method = request.method if request.method in METHODS else "other"
         instruments.request_answered(endpoint, method, response.status_code, seconds)
-        if log_requests:
+        if logs.logs_requests(app.config):
             log.info(
                 "%s %s %s",
                 request.method,

@@ -45,14 +45,18 @@ def multiproc_dir() -> str | None:
 
 
 def clear_multiproc_dir() -> None:
-    """Empty PROMETHEUS_MULTIPROC_DIR (creating it): call once when the server starts."""
+    """Empty PROMETHEUS_MULTIPROC_DIR (creating it) of earlier runs' files: call once when
+    the server starts (gunicorn's on_starting). This process's own files are kept: importing
+    the app has already opened them."""
     directory = multiproc_dir()
     if not directory:
         return
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
+    own = f"_{os.getpid()}.db"
     for stale in path.glob("*.db"):
-        stale.unlink(missing_ok=True)
+        if not stale.name.endswith(own):
+            stale.unlink(missing_ok=True)
 
 
 def worker_exited(pid: int) -> None:
