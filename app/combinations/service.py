@@ -66,8 +66,10 @@ class CombinationSummary:
 
 
 def combinations_of(session: Session, user_id: int) -> list[CombinationSummary]:
-    counts = (
+    counts = (  # this user's combinations only: not a count of every member in the database
         select(CombinationMember.combination_id, func.count().label("n"))
+        .join(Combination, Combination.id == CombinationMember.combination_id)
+        .where(Combination.user_id == user_id)
         .group_by(CombinationMember.combination_id)
         .subquery()
     )
