@@ -130,7 +130,11 @@ def check_production(config, sqlite_journal_mode=None) -> list[str]:
             raise UnsafeConfiguration("SQLite with several workers needs WAL journal mode.")
     warnings = []
     if config.get("RATELIMIT_STORAGE_URI", "").startswith("memory"):
-        warnings.append("Rate limits are kept in memory per worker: set REDIS_URL to share them.")
+        warnings.append(
+            "No REDIS_URL: rate limits are kept in memory per worker and background jobs run in "
+            "a thread of each web process. Set REDIS_URL to share the limits and queue the jobs "
+            "for RQ workers (deploy/worker.sh)."
+        )
     return warnings
 
 
