@@ -114,7 +114,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, "request_id", None) is None:
-            record.request_id = "-"
+            record = logging.makeLogRecord({**vars(record), "request_id": "-"})  # a copy
         return redact(super().format(record))
 
 
