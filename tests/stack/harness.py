@@ -189,13 +189,14 @@ class Stack:
         self.services[name] = service
         return service
 
-    def run(self, what: str, command: list[str], timeout: float = 120) -> str:
-        """Run a command to completion with the stack's environment; fail with its output."""
+    def run(self, what: str, command: list[str], timeout: float = 120, **env: str) -> str:
+        """Run a command to completion with the stack's environment (and `env`); fail with its
+        output."""
         say(what)
         result = subprocess.run(
             command,
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **env},
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -258,19 +259,31 @@ class Stack:
         return records
 
 
-def reset_database() -> str:
-    """Drop and recreate the stack's own database; return its URL."""
+def reset_database(name: str = DATABASE_NAME) -> str:
+    """Drop and recreate one of the stack's own databases; return its URL."""
     admin = sa.create_engine(
         POSTGRES_SERVER.replace("postgresql://", "postgresql+psycopg://") + "postgres",
         isolation_level="AUTOCOMMIT",
     )
     try:
         with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}" WITH (FORCE)'))
-            connection.execute(sa.text(f'CREATE DATABASE "{DATABASE_NAME}"'))
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     finally:
         admin.dispose()
-    return POSTGRES_SERVER + DATABASE_NAME
+    return POSTGRES_SERVER + name
+
+
+def drop_database(name: str) -> None:
+    admin = sa.create_engine(
+        POSTGRES_SERVER.replace("postgresql://", "postgresql+psycopg://") + "postgres",
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def reset_redis() -> None:

@@ -470,3 +470,43 @@ def test_a_graceful_reload_replaces_the_workers_without_a_failed_request(stack: 
     say(f"reload: workers {before} -> {after}; {len(outcomes)} pages read meanwhile")
     assert outcomes and all(outcome == 200 for outcome in outcomes), outcomes
     stack.alive("web")
+
+
+def test_a_pg_dump_restores_into_a_database_the_app_accepts(stack: Stack) -> None:
+    """The README's backup and restore drill, on the data this run made."""
+    dump = stack.run_dir / "dataset_explorer.dump"
+    stack.run(
+        "backup: pg_dump --format=custom",
+        ["pg_dump", "--format=custom", f"--file={dump}", stack.database_url],
+    )
+    name = harness.DATABASE_NAME + "_restore"
+    restored = harness.reset_database(name)
+    try:
+        stack.run(
+            f"restore drill: pg_restore into {name}",
+            ["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={restored}", str(dump)],
+        )
+        current = stack.run(
+            "restore drill: flask db current on the copy",
+            ["flask", "db", "current"],
+            DATABASE_URL=restored,
+        )
+        assert "(head)" in current, current
+        counts = {}
+        for url in (stack.database_url, restored):
+            engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+            try:
+                with engine.connect() as connection:
+                    counts[url] = connection.execute(
+                        sa.text(
+                            "SELECT (SELECT count(*) FROM datasets), (SELECT count(*) FROM users),"
+                            " (SELECT count(*) FROM follows),"
+                            " (SELECT count(*) FROM dataset_embeddings)"
+                        )
+                    ).one()
+            finally:
+                engine.dispose()
+        say(f"restore drill: datasets, users, follows, vectors = {counts[restored]}")
+        assert counts[restored] == counts[stack.database_url]
+    finally:
+        harness.drop_database(name)
