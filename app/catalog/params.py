@@ -54,11 +54,17 @@ def parse_browse_args(args: MultiMapping) -> tuple[SearchQuery, list[str]]:
         if values:
             filters[facet] = tuple(values)
 
-    query = SearchQuery(text=text, sort=sort, filters=filters, page=page, per_page=per_page)
+    topic = _whole_number(args.get("topic"), None)
+    if topic is None and args.get("topic"):
+        problems.append(f"“{(args.get('topic') or '')[:20]}” is not a topic; showing every topic.")
+
+    query = SearchQuery(
+        text=text, sort=sort, filters=filters, page=page, per_page=per_page, topic=topic
+    )
     return query, problems
 
 
-def _whole_number(raw: str | None, default: int) -> int | None:
+def _whole_number(raw: str | None, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     raw = raw.strip()
@@ -75,6 +81,7 @@ def query_string_args(query: SearchQuery, **changes) -> dict[str, object]:
         "sort": query.sort,
         "page": query.page,
         "per_page": query.per_page,
+        "topic": query.topic,
         **{facet: list(values) for facet, values in query.filters.items()},
     }
     values.update(changes)

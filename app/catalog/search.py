@@ -30,9 +30,10 @@ from app.catalog import catalog_index
 from app.catalog.store import catalog_version
 from app.catalog.textquery import Term, fts5_match_expression, parse_text_query
 from app.catalog.vocabulary import DEFAULT_PER_PAGE, FACETS, SIZE_ORDER
-from app.models import Dataset, DatasetFacet
+from app.models import Dataset, DatasetFacet, DatasetTopic, Topic, TopicModelVersion
 
 FACET_VALUES_SHOWN = 12
+TOPIC = "topic"  # the topic filter's name in filter keys (not a facet: nothing counts it)
 
 # SQLite's external-content FTS5 table (see the first migration); rowid is datasets.id.
 fts_table = table("datasets_fts", column("rowid"))
@@ -47,6 +48,7 @@ class SearchQuery:
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
+    topic: int | None = None  # a Topic id of the topic model (app.semantic.topics)
 
     @property
     def has_terms(self) -> bool:
@@ -76,6 +78,7 @@ class SearchPage:
     facets: dict[str, list[FacetValue]]
     notices: list[str] = field(default_factory=list)
     more_facet_values: set[str] = field(default_factory=set)  # facets with values not shown
+    topic_label: str | None = None  # "Topic 3: speech, audio, ..." when filtered to a topic
 
     @property
     def page_count(self) -> int:
@@ -95,7 +98,8 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
     notices: list[str] = []
     counter = _Counter(session, _distinct(parse_text_query(query.text)))
     query = _drop_unknown_filter_values(counter, query, notices)
-    total = counter.total(_filter_key(query.filters))
+    query, topic_label = _check_topic(session, query, notices)
+    total = counter.total(_filter_key(query))
     page_count = max(1, math.ceil(total / query.per_page))
     if query.page > page_count:
         notices.append(
@@ -108,7 +112,7 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
     # one set of conditions (one query), each filtered facet has its own.
     wanted: dict[FilterKey, list[str]] = {}
     for facet in FACETS:
-        wanted.setdefault(_filter_key(query.filters, skip=facet), []).append(facet)
+        wanted.setdefault(_filter_key(query, skip=facet), []).append(facet)
     counted: dict[str, list[tuple[str, int]]] = {}
     for filter_key, facets in wanted.items():
         counted.update(counter.facet_counts(filter_key, facets))
@@ -129,6 +133,7 @@ def search(session: Session, query: SearchQuery) -> SearchPage:
         facets=facets,
         notices=notices,
         more_facet_values=more,
+        topic_label=topic_label,
     )
 
 
@@ -136,7 +141,8 @@ def all_facet_values(session: Session, query: SearchQuery, facet: str) -> list[F
     """Every value of one facet with its count under the rest of the query, for "show all"."""
     counter = _Counter(session, _distinct(parse_text_query(query.text)))
     query = _drop_unknown_filter_values(counter, query, [])
-    counted = counter.facet_counts(_filter_key(query.filters, skip=facet), [facet])
+    query, _ = _check_topic(session, query, [])
+    counted = counter.facet_counts(_filter_key(query, skip=facet), [facet])
     return _facet_values(facet, query.filters.get(facet, ()), counted[facet], None)
 
 
@@ -203,15 +209,40 @@ def _distinct(terms: list[Term]) -> list[Term]:
     return list(dict.fromkeys(terms))
 
 
-def _filter_key(filters: Mapping[str, tuple[str, ...]], skip: str | None = None) -> FilterKey:
-    """The filters as a key: values of a facet are alternatives, so their order does not count."""
-    return tuple(
-        sorted(
-            (facet, tuple(sorted(set(values))))
-            for facet, values in filters.items()
-            if values and facet != skip
-        )
+def _filter_key(query: SearchQuery, skip: str | None = None) -> FilterKey:
+    """The filters as a key: values of a facet are alternatives, so their order does not count.
+
+    A topic narrows like a facet (never skipped: no facet counts it); a topic's members never
+    change (a refit makes new topics), so its id is a fair key.
+    """
+    found = [
+        (facet, tuple(sorted(set(values))))
+        for facet, values in query.filters.items()
+        if values and facet != skip
+    ]
+    if query.topic is not None:
+        found.append((TOPIC, (str(query.topic),)))
+    return tuple(sorted(found))
+
+
+def _check_topic(
+    session: Session, query: SearchQuery, notices: list[str]
+) -> tuple[SearchQuery, str | None]:
+    """The query without its topic if that is not a topic of the current topic model."""
+    if query.topic is None:
+        return query, None
+    topic = session.scalar(
+        select(Topic)
+        .join(TopicModelVersion, TopicModelVersion.id == Topic.version_id)
+        .where(Topic.id == query.topic, TopicModelVersion.is_current.is_(True))
     )
+    if topic is None:
+        notices.append(
+            "That topic is not in the current topic model (it was refitted since); "
+            "the topic filter was removed."
+        )
+        return replace(query, topic=None), None
+    return query, f"Topic {topic.number}: {topic.label}"
 
 
 class _Counter:
@@ -254,7 +285,12 @@ class _Counter:
             return mask
         if filter_key:
             facet, values = filter_key[-1]
-            mask = self._mask(filter_key[:-1], text) & self.index.mask_of_values(facet, values)
+            if facet == TOPIC:
+                members = self.session.scalars(_topic_members(int(values[0])))
+                narrowed = self.index.mask_of_ids(members)
+            else:
+                narrowed = self.index.mask_of_values(facet, values)
+            mask = self._mask(filter_key[:-1], text) & narrowed
         elif text and self.text_condition is not None:
             mask = self.index.mask_of_ids(self.session.scalars(_text_ids(self.session, self.terms)))
         else:
@@ -288,7 +324,7 @@ class _Counter:
 
     def page(self, query: SearchQuery) -> list[Dataset]:
         """The datasets of the page; their ids are kept, the rows always read afresh."""
-        filter_key = _filter_key(query.filters)
+        filter_key = _filter_key(query)
         sort = query.effective_sort
         exact = query.text.strip().lower() if sort == "relevance" else ""
         key = ("page", filter_key, sort, exact, query.page, query.per_page)
@@ -350,8 +386,14 @@ def _drop_unknown_filter_values(
     return replace(query, filters=kept)
 
 
+def _topic_members(topic_id: int) -> Select:
+    return select(DatasetTopic.dataset_id).where(DatasetTopic.topic_id == topic_id)
+
+
 def _facet_condition(facet: str, values: tuple[str, ...]) -> ColumnElement[bool]:
     """Values of one facet are alternatives (OR); different facets narrow each other (AND)."""
+    if facet == TOPIC:
+        return Dataset.id.in_(_topic_members(int(values[0])))
     return Dataset.id.in_(
         select(DatasetFacet.dataset_id).where(
             DatasetFacet.facet == facet, DatasetFacet.value.in_(values)

@@ -41,8 +41,11 @@ class BrowseLinks:
             page=1, q="", sort=None if self.query.sort == "relevance" else self.query.sort
         )
 
+    def without_topic(self) -> str:
+        return self._url(page=1, topic=None)
+
     def clear_filters(self) -> str:
-        return self._url(page=1, **{facet: [] for facet in self.query.filters})
+        return self._url(page=1, topic=None, **{facet: [] for facet in self.query.filters})
 
     def current(self) -> str:
         # Every row's buttons come back here: build the URL once per page, not twice per row.

@@ -16,8 +16,16 @@ import sqlalchemy as sa
 
 from app.catalog.importer import ImportSummary, import_records
 from app.catalog.records import record_from_raw
+from app.catalog.search import SearchQuery, search
 from app.extensions import db
-from app.models import Dataset, DatasetEmbedding, DatasetTopic, Topic, TopicModelVersion
+from app.models import (
+    Dataset,
+    DatasetEmbedding,
+    DatasetFacet,
+    DatasetTopic,
+    Topic,
+    TopicModelVersion,
+)
 from app.semantic import topic_views, topics
 from tests.conftest import shared_dir
 
@@ -333,6 +341,71 @@ def test_topic_page_lists_its_datasets_by_page(
     assert client.get(f"/topics/{largest.number}?page=0").status_code == 404
     assert client.get("/topics/99").status_code == 404
     assert client.get("/topics/task").status_code == 404
+
+
+def test_a_topic_filters_the_catalog_search(client, small_catalog, topic_embedder):
+    version = fit(topic_embedder)
+    largest = version.topics[0]
+    members = set(
+        db.session.scalars(
+            sa.select(Dataset.repo_id)
+            .join(DatasetTopic, DatasetTopic.dataset_id == Dataset.id)
+            .where(DatasetTopic.topic_id == largest.id)
+        )
+    )
+    assert f'href="/datasets?topic={largest.id}"' in client.get("/topics").get_data(as_text=True)
+
+    def listed(url: str) -> tuple[int, set[str], str]:
+        response = client.get(url)
+        html = response.get_data(as_text=True)
+        rows = set(re.findall(r'<h3 class="dataset-title"><a href="/datasets/([^"]+)"', html))
+        return response.status_code, rows, html
+
+    status, rows, html = listed(f"/datasets?topic={largest.id}&per_page=100")
+    assert status == 200 and rows == members
+    assert f"of {len(members)} dataset" in html
+    assert f"Topic {largest.number}: {largest.label}" in html  # the chip that removes it
+    assert f'name="topic" value="{largest.id}"' in html  # kept when the search changes
+    # Facet counts are the topic's own: those of its members' facet rows.
+    page = search(db.session, SearchQuery(topic=largest.id))
+    expected = Counter(
+        db.session.scalars(
+            sa.select(DatasetFacet.value)
+            .join(DatasetTopic, DatasetTopic.dataset_id == DatasetFacet.dataset_id)
+            .where(DatasetTopic.topic_id == largest.id, DatasetFacet.facet == "modality")
+        )
+    )
+    assert {fv.value: fv.count for fv in page.facets["modality"]} == dict(expected)
+    assert page.total == len(members)
+
+    # With a facet, every sort, and the fragment: still only members.
+    member = next(
+        dataset
+        for dataset in db.session.scalars(
+            sa.select(Dataset)
+            .join(DatasetTopic, DatasetTopic.dataset_id == Dataset.id)
+            .where(DatasetTopic.topic_id == largest.id)
+            .order_by(Dataset.id)
+        )
+        if dataset.task_categories
+    )
+    task = member.task_categories[0]
+    word = re.split(r"[/_-]", member.repo_id)[-1]
+    for sort in ("downloads", "name", "relevance"):
+        text = f"&q={word}" if sort == "relevance" else ""
+        status, rows, _ = listed(
+            f"/datasets?topic={largest.id}&task={task}&sort={sort}{text}&per_page=100"
+        )
+        assert status == 200 and member.repo_id in rows and rows <= members
+
+    # A topic of an older fit, or none at all: the filter is dropped with a notice.
+    newer = fit(topic_embedder, seed=1)
+    assert newer.id != version.id
+    status, rows, html = listed(f"/datasets?topic={largest.id}")
+    assert status == 400 and "not in the current topic model" in html
+    assert len(rows) == min(20, db.session.scalar(sa.select(sa.func.count(Dataset.id))))
+    status, _, html = listed("/datasets?topic=abc")
+    assert status == 400 and "is not a topic" in html
 
 
 # --- The command -------------------------------------------------------------------------------
