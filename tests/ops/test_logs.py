@@ -250,3 +250,13 @@ def test_an_unknown_log_format_is_refused(make_app, database_url):
     config.LOG_FORMAT = "xml"
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         make_app(config)
+
+
+def test_lines_outside_a_request_say_they_have_no_request_id(caplog):
+    caplog.set_level(logging.INFO)
+    logging.getLogger("app.cli").info("a command-line line")
+    [record] = [r for r in caplog.records if r.name == "app.cli"]
+    assert record.request_id is None
+    assert "request_id" not in json.loads(JsonFormatter().format(record))
+    assert "INFO app.cli [-] a command-line line" in TextFormatter().format(record)
+    assert record.request_id is None  # formatting as text did not change the record
