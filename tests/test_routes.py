@@ -50,5 +50,5 @@ def test_every_get_route_sends_security_headers_and_writes_nothing(
         assert response.headers["Referrer-Policy"], url
         assert "Strict-Transport-Security" not in response.headers  # only in production
         if signed_in:
-            assert response.headers["Cache-Control"] == "no-store", url
+            assert response.headers["Cache-Control"] == "private, no-store", url
     assert row_counts() == before

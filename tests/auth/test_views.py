@@ -297,13 +297,13 @@ def test_private_pages_are_not_cached_or_kept_in_htmx_history(auth, client):
     auth.login("ann@example.com")
     for url in ("/account", "/datasets"):
         response = client.get(url)
-        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Cache-Control"] == "private, no-store"
         assert "Cookie" in response.vary
         assert "<body hx-headers=" in text(response) and 'hx-history="false"' in text(response)
 
 
 def test_auth_pages_are_not_cached(client):
-    assert client.get("/auth/login").headers["Cache-Control"] == "no-store"
+    assert client.get("/auth/login").headers["Cache-Control"] == "private, no-store"
 
 
 def test_account_changes_through_the_page(auth, client):

@@ -255,11 +255,11 @@ def test_register_sign_in_account_and_sign_out_with_the_mouse(page: Page, live_s
     expect(page.locator("body")).to_have_attribute("hx-history", "false")
     # Even a public page is not to be kept once it shows who is signed in.
     reloaded = page.reload()
-    assert reloaded is not None and reloaded.headers.get("cache-control") == "no-store"
+    assert reloaded is not None and reloaded.headers.get("cache-control") == "private, no-store"
 
     with page.expect_response(lambda r: r.url.endswith("/account")) as account_response:
         account_link(page, email).click()
-    assert account_response.value.headers.get("cache-control") == "no-store"
+    assert account_response.value.headers.get("cache-control") == "private, no-store"
     arrive(page, url(live_server, "/account"))
     expect(page).to_have_title("Your account · Dataset Explorer")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
