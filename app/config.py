@@ -88,6 +88,10 @@ class Config:
         self.JOBS_POLL_SECONDS = float(os.environ.get("JOBS_POLL_SECONDS", "5"))
         self.JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "dataset-explorer")
         self.JOBS_TIMEOUT = int(os.environ.get("JOBS_TIMEOUT", str(6 * 3600)))  # per RQ job
+        # A running job's worker writes a heartbeat this often; a job silent for
+        # JOBS_STALE_SECONDS lost its worker and is queued again.
+        self.JOBS_HEARTBEAT_SECONDS = float(os.environ.get("JOBS_HEARTBEAT_SECONDS", "30"))
+        self.JOBS_STALE_SECONDS = float(os.environ.get("JOBS_STALE_SECONDS", "300"))
         # Rate limits count per process in memory unless they share Redis.
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_HEADERS_ENABLED = True

@@ -300,6 +300,9 @@ class Job(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written by the worker every JOBS_HEARTBEAT_SECONDS while it runs the job: a running job
+    # whose heartbeat stopped lost its worker and is queued again (app.jobs.service).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TopicModelVersion(db.Model):

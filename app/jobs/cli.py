@@ -48,6 +48,19 @@ def run_queued_command(kind: str | None) -> None:
         raise SystemExit(1)
 
 
+@jobs.command("recover")
+@with_appcontext
+def recover_command() -> None:
+    """Queue again the running jobs whose worker stopped beating (JOBS_STALE_SECONDS)."""
+    from app.jobs.engines import recover_stale
+
+    moved = recover_stale(current_app._get_current_object())  # type: ignore[attr-defined]
+    if not moved:
+        click.echo("No job lost its worker.")
+    for job_id in moved:
+        click.echo(f"job {job_id}: queued again (its worker stopped answering).")
+
+
 @jobs.command("list")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @with_appcontext

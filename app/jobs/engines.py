@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from flask import Flask
@@ -136,6 +137,7 @@ class ThreadEngine:
         try:
             with self.app.app_context():
                 try:
+                    service.requeue_stale(db.session, stale_after(self.app))
                     ids = service.queued_ids(db.session)
                 finally:
                     db.session.remove()
@@ -213,6 +215,22 @@ def engine_for(app: Flask) -> Engine:
             engine = ENGINES[engine_name(app.config)](app)
             app.extensions["jobs_engine"] = engine
         return engine
+
+
+def stale_after(app: Flask) -> timedelta:
+    return timedelta(seconds=float(app.config.get("JOBS_STALE_SECONDS", 300)))
+
+
+def recover_stale(app: Flask) -> list[int]:
+    """Queue again the running jobs whose worker died, and hand them to the engine.
+
+    The thread engine also does this every JOBS_POLL_SECONDS; with RQ it happens when a
+    job's page is looked at while the job seems to run, and with `flask jobs recover`.
+    """
+    moved = service.requeue_stale(db.session, stale_after(app))
+    for job_id in moved:
+        engine_for(app).dispatch(job_id)
+    return moved
 
 
 def submit(app: Flask, kind: str, params: dict | None = None) -> Job:

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -139,7 +140,13 @@ def claim(session: Session, job_id: int, worker: str) -> bool:
     result = session.execute(
         sa.update(Job)
         .where(Job.id == job_id, Job.status == QUEUED)
-        .values(status=RUNNING, claimed_by=worker[:100], started_at=utcnow(), message="Started.")
+        .values(
+            status=RUNNING,
+            claimed_by=worker[:100],
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+            message="Started.",
+        )
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -154,7 +161,7 @@ def report_progress(
     message: str | None = None,
 ) -> None:
     """Write how far a running job got, in a transaction of its own; a failure only logs."""
-    values: dict[str, Any] = {"done": done}
+    values: dict[str, Any] = {"done": done, "heartbeat_at": utcnow()}
     if total is not None:
         values["total"] = total
     if message is not None:
@@ -166,6 +173,72 @@ def report_progress(
             )
     except SQLAlchemyError as error:  # progress is a courtesy: never fail the job over it
         logger.warning("Job %s: progress not recorded (%s)", job_id, error)
+
+
+class Heartbeat:
+    """While a job runs, a thread writes its heartbeat every `interval` seconds, so a job whose
+    process died (killed, out of memory, machine gone) can be told from a slow one."""
+
+    def __init__(self, engine: Engine, job_id: int, interval: float) -> None:
+        self.engine = engine
+        self.job_id = job_id
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"job-{job_id}-heartbeat")
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        sa.update(Job)
+                        .where(Job.id == self.job_id, Job.status == RUNNING)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except SQLAlchemyError as error:  # the database may be away for a moment
+                logger.warning("Job %s: heartbeat not recorded (%s)", self.job_id, error)
+
+
+def requeue_stale(session: Session, stale_after: timedelta) -> list[int]:
+    """Queue again the running jobs whose worker stopped beating; their ids, oldest first.
+
+    Re-running is safe: embedding skips what was stored (text hashes) and a topic fit is
+    written in one transaction. Each job is moved with a conditional UPDATE, so two processes
+    recovering at once move it once, and a worker that beats meanwhile keeps its job.
+    """
+    cutoff = utcnow() - stale_after
+    last_sign = sa.func.coalesce(Job.heartbeat_at, Job.started_at)
+    stale = session.execute(
+        sa.select(Job.id, Job.claimed_by, last_sign)
+        .where(Job.status == RUNNING, last_sign < cutoff)
+        .order_by(Job.id)
+    ).all()
+    moved = []
+    for job_id, worker, seen in stale:
+        when = seen.strftime("%Y-%m-%d %H:%M UTC") if seen else "an unknown time"
+        result = session.execute(
+            sa.update(Job)
+            .where(Job.id == job_id, Job.status == RUNNING, last_sign < cutoff)
+            .values(
+                status=QUEUED,
+                claimed_by=None,
+                message=f"Queued again: its worker ({worker}) stopped answering at {when}.",
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            moved.append(job_id)
+            logger.warning("Job %s queued again: worker %s silent since %s", job_id, worker, when)
+    session.commit()
+    return moved
 
 
 def finish(session: Session, job_id: int, result: dict, message: str = "Done.") -> None:
@@ -251,11 +324,13 @@ def run(
     assert job is not None  # a claimed row exists
     kind = job.kind
     progress = JobProgress(db.engine, job_id, echo=echo)
+    heartbeat = Heartbeat(db.engine, job_id, float(app.config.get("JOBS_HEARTBEAT_SECONDS", 30)))
     try:
         function = HANDLERS.get(kind)
         if function is None:
             raise JobError(f"This version of the app does not know how to run “{kind}” jobs.")
-        result = as_result(function(app, job, progress))
+        with heartbeat:
+            result = as_result(function(app, job, progress))
     except Exception as error:
         session.rollback()
         logger.exception("Job %s (%s) failed", job_id, kind)

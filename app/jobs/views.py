@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, url_for
 from app.extensions import db
 from app.htmx import render
 from app.jobs import service
+from app.jobs.engines import recover_stale
 from app.models import Job
 
 bp = Blueprint("jobs", __name__)
@@ -23,6 +24,8 @@ def show(job_id: str):
     job = db.session.get(Job, int(job_id)) if JOB_ID.fullmatch(job_id) else None
     if job is None:
         abort(404, "There is no job with this number.")
+    if job.status == service.RUNNING and recover_stale(current_app._get_current_object()):
+        db.session.refresh(job)  # its worker had died: it is queued again
     return render(
         "jobs/show.html",
         "jobs/_progress.html",
