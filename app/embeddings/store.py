@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, load_only
 
 from app.embeddings.model import Embedder, embedding_text, text_hash
@@ -83,29 +85,32 @@ def _write(
     model_id: str,
     items: list[tuple[int, str]],
     vectors: np.ndarray,
-    stored: dict[int, str],
 ) -> None:
-    """One batch in one transaction: update the rows that exist, insert the others."""
+    """One batch in one transaction and one upsert statement (per dialect: INSERT ... ON
+    CONFLICT DO UPDATE), so two builds running at once both succeed: the last write wins."""
     now = utcnow()
     dims = int(vectors.shape[1])
-    for (dataset_id, digest), vector in zip(items, vectors, strict=True):
-        values = {
+    rows = [
+        {
+            "dataset_id": dataset_id,
+            "model_id": model_id,
             "text_hash": digest,
             "vector": vector.astype(VECTOR_DTYPE).tobytes(),
             "dims": dims,
             "embedded_at": now,
         }
-        if dataset_id in stored:
-            session.execute(
-                sa.update(DatasetEmbedding)
-                .where(
-                    DatasetEmbedding.dataset_id == dataset_id,
-                    DatasetEmbedding.model_id == model_id,
-                )
-                .values(**values)
-            )
-        else:
-            session.add(DatasetEmbedding(dataset_id=dataset_id, model_id=model_id, **values))
+        for (dataset_id, digest), vector in zip(items, vectors, strict=True)
+    ]
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(DatasetEmbedding)
+    statement = statement.on_conflict_do_update(
+        index_elements=[DatasetEmbedding.dataset_id, DatasetEmbedding.model_id],
+        set_={
+            name: statement.excluded[name]
+            for name in ("text_hash", "vector", "dims", "embedded_at")
+        },
+    )
+    session.execute(statement, rows)
     session.commit()
 
 
@@ -145,7 +150,7 @@ def embed_datasets(
         pending.sort(key=lambda item: len(item[2]))
         for batch in _chunks(pending, batch_size):
             vectors = embedder.embed([text for _, _, text in batch], batch_size=batch_size)
-            _write(session, model_id, [(i, digest) for i, digest, _ in batch], vectors, stored)
+            _write(session, model_id, [(i, digest) for i, digest, _ in batch], vectors)
             summary.embedded += len(batch)
             done += len(batch)
             if progress:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.embeddings.model import DIMS, embedding_text, text_hash
 from app.embeddings.store import embed_datasets, vectors_for
@@ -102,3 +105,53 @@ def test_limit_and_deleting_a_dataset(app, small_catalog, embedder):
     db.session.commit()
     assert movie_id not in stored_rows()  # ON DELETE CASCADE
     assert len(stored_rows()) == 44
+
+
+class MeetingEmbedder:
+    """The real embedder, except that each of two builds waits for the other before its first
+    batch: both have read the same (empty) stored hashes, so both write every vector."""
+
+    def __init__(self, embedder, barrier) -> None:
+        self.embedder = embedder
+        self.barrier = barrier
+        self.model_id = embedder.model_id
+        self.met = False
+
+    def truncate(self, texts):
+        return self.embedder.truncate(texts)
+
+    def embed(self, texts, batch_size=64):
+        if not self.met:
+            self.met = True
+            self.barrier.wait(timeout=60)
+        return self.embedder.embed(texts, batch_size=batch_size)
+
+
+def test_two_builds_at_once_both_finish_with_one_vector_each(app, small_catalog, embedder):
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+    summaries = []
+    engine = db.engine  # the threads have no app context
+
+    def build() -> None:
+        session = Session(engine)
+        try:
+            summaries.append(
+                embed_datasets(session, MeetingEmbedder(embedder, barrier), batch_size=16)
+            )
+        except BaseException as error:  # reported below: a thread's exception is otherwise lost
+            errors.append(error)
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert [summary.embedded for summary in summaries] == [45, 45]
+    rows = stored_rows()
+    assert len(rows) == 45
+    movies = dataset("acme/movie-reviews")
+    assert rows[movies.id].text_hash == text_hash(embedding_text(movies))

@@ -240,12 +240,6 @@ def test_new_embeddings_are_written_in_batches(sql, app, topic_embedder):
     assert many <= 4 * few  # 4 batches of new vectors; each inserted with one statement
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/embeddings/store.py _write updates stored vectors one statement per dataset; "
-    "an ORM bulk UPDATE by primary key (session.execute(update(DatasetEmbedding), rows)) "
-    "would make it one per batch",
-)
 def test_changed_embeddings_are_written_in_batches(sql, app, topic_embedder):
     add_datasets(4 * EMBED_BATCH)
     embed_datasets(db.session, topic_embedder, batch_size=EMBED_BATCH)
