@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 # nginx's $request_id is 32 hex digits; UUIDs and most tracing ids fit too. Anything else
 # (too long, spaces, quotes, newlines) is replaced, so a client cannot forge log lines with it.
-REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+# The same rule as deploy/nginx.conf's map, so nginx, gunicorn and the app log the same id.
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HEADER = "X-Request-ID"
 
 
