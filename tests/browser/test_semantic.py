@@ -6,11 +6,14 @@ shows the assessment with its topic coverage. From the sign-in page on, only key
 the map's member points (each announced as in the combination) and the table beside the map,
 then a suggestion's "Add to combination", which Enter presses in place (focus stays on it) and
 the tray counts one more. axe-core in light and dark; the browser's errors fail the test.
+And the whole journey by keys: sign in, search, add three results, open the report from the
+tray, read both assessments.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 
 import pytest
@@ -100,7 +103,8 @@ def focused(page: Page) -> dict:
                   text: (e.innerText || e.textContent || "").trim().slice(0, 80),
                   inMap: e.closest("figure.semantic-map") !== null,
                   inMapData: e.closest("details.map-data") !== null,
-                  inSuggestions: e.closest("ul.suggestion-list") !== null};
+                  inSuggestions: e.closest("ul.suggestion-list") !== null,
+                  inTray: e.closest("#selection-tray") !== null};
         }"""
     )
 
@@ -220,3 +224,54 @@ def test_axe_finds_no_violations_on_the_coverage_section(
         section(page).locator("details.map-data > summary").press("Enter")
         expect(section(page).locator("details.map-data")).to_have_attribute("open", "")
         assert_no_axe_violations(page, f"on the report with its coverage ({scheme})")
+
+
+def test_the_whole_journey_by_keyboard_from_search_to_both_assessments(
+    page: Page, live_server: str, make_account, topics_fitted
+) -> None:
+    """Sign in, search, add three results, open the report from the tray, read both
+    assessments: only keys, with htmx doing the swaps."""
+    email = make_account("journey")
+    page.goto("/auth/login?next=%2Fdatasets")
+    sign_in_by_keyboard(page, email)
+    expect(page).to_have_url(f"{live_server}/datasets")
+
+    searches = {
+        "squad": "squad",
+        "acme/movie-reviews": "movie reviews",
+        "acme/news-summaries": "news summaries",
+    }
+    for count, (repo_id, words) in enumerate(searches.items(), start=1):
+        page.keyboard.press("/")
+        expect(page.locator("#q")).to_be_focused()
+        page.keyboard.press("Control+A")
+        page.keyboard.type(words)
+        titles = page.locator("#browse-results .dataset-title")
+        expect(titles.filter(has_text=repo_id)).to_have_count(1)
+        expect(page).to_have_url(re.compile(r"[?&]q="))
+        button = tab_until(page, lambda e, r=repo_id: e["label"] == f"Add {r} to the combination")
+        assert button["pressed"] == "false"
+        page.keyboard.press("Enter")
+        added = page.get_by_role("button", name=f"Remove {repo_id} from the combination")
+        expect(added).to_be_focused()
+        expect(tray_summary(page)).to_have_text(tray_text(count))
+
+    # Back up to the tray in the header, open it, follow "Open the report".
+    tab_until(page, lambda e: e["tag"] == "SUMMARY" and e["inTray"], key="Shift+Tab")
+    page.keyboard.press("Enter")
+    tab_until(page, lambda e: e["tag"] == "A" and e["text"] == "Open the report")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/combinations/\d+$"))
+
+    # The naive assessment: each member in the sizes section.
+    sizes = page.locator("section[aria-labelledby='size-heading']")
+    expect(sizes.get_by_role("heading", name="Size")).to_be_visible()
+    for repo_id in searches:
+        expect(sizes.get_by_text(repo_id, exact=True).first).to_be_visible()
+    # The semantic assessment: groups, topics and the map's member points.
+    covers = section(page)
+    expect(covers.get_by_role("heading", name="What the combination covers")).to_be_visible()
+    expect(covers.get_by_role("heading", name="Topics reached")).to_be_visible()
+    expect(covers.locator("figure.semantic-map a.map-member")).to_have_count(len(searches))
+    point = tab_until(page, lambda e: e["inMap"] and (e["label"] or "").split(":")[0] in searches)
+    assert point["label"].partition(": ")[2].startswith("in the combination"), point
