@@ -16,12 +16,13 @@ One after_request hook decides for every response, so views stay unaware of cach
     another person through a shared cache (the token would let its reader forge that visitor's
     requests), but the visitor's own browser may keep it and revalidate it each time.
 
-  Today every page renders the token (``<body hx-headers>``, the follow and selection forms),
-  so for a signed-out visitor the first answer sets the session cookie and every answer is
-  private. The ETag of such a page hashes the body without the signed token (which changes
-  every second), plus the session's raw token and the half of the token's lifetime we are in:
-  a 304 then only ever keeps a page whose token belongs to this session and still has at least
-  half its lifetime left (a new session, or an old page, gets a fresh 200).
+  Today every page but the dataset history fragment renders the token (``<body hx-headers>``,
+  the follow and selection forms), so a signed-out visitor's first answer sets the session
+  cookie and every such answer is private. The ETag of such a page hashes the body without
+  the signed token (which changes every second), plus the session's raw token and the half of
+  the token's lifetime we are in: a 304 then only ever keeps a page whose token belongs to
+  this session and still has at least half its lifetime left (a new session, or an old page,
+  gets a fresh 200).
 - Errors on public pages: ``no-store`` (a 503 while the Hub is down must not linger).
 - Everything else (static files, /health) is left as its view set it.
 """
