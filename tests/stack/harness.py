@@ -2,7 +2,7 @@
 
 Everything is started the way an operator would run it: gunicorn through deploy/entrypoint.sh
 (the script the container image runs), the worker through deploy/worker.sh, nginx with
-deploy/nginx.conf itself (only its three lines marked "stack test:" are replaced). Each
+deploy/nginx.conf itself (only its lines marked "stack test:" are replaced). Each
 process gets its own session (process group), and `Stack.stop()` ends exactly those groups,
 first with SIGTERM, then SIGKILL, whatever happened before.
 """
@@ -84,7 +84,7 @@ def children_of(pid: int) -> list[int]:
 
 
 def render_nginx_conf(upstream_port: int, listen_port: int, app_root: Path, run_dir: Path) -> str:
-    """deploy/nginx.conf with its three marked lines pointed at this run, inside a main config
+    """deploy/nginx.conf with its marked lines pointed at this run, inside a main config
     whose pid, logs and temporary files live in `run_dir`."""
     server = NGINX_CONF.read_text()
     replacements = {
@@ -92,6 +92,7 @@ def render_nginx_conf(upstream_port: int, listen_port: int, app_root: Path, run_
         r"listen 80;(\s*# stack test: listen)": f"listen 127.0.0.1:{listen_port};\\1",
         r"root /srv/app;(\s*# stack test: root[^\n]*)": f"root {app_root};\\1",
         r"access_log /var/log/nginx/access.log": f"access_log {run_dir / 'nginx-access.log'}",
+        r"/var/cache/nginx/dataset-explorer(.*# stack test: cache)": f"{run_dir / 'cache'}\\1",
     }
     for pattern, replacement in replacements.items():
         server, count = re.subn(pattern, replacement, server)

@@ -260,6 +260,30 @@ def test_static_files_come_from_nginx_with_a_year_of_caching(stack: Stack) -> No
     assert after == before, "static files reached gunicorn: nginx should serve them"
 
 
+# --- The short public cache -----------------------------------------------------------------------
+
+
+def test_nginx_caches_only_what_the_app_marks_public(stack: Stack) -> None:
+    """A public fragment (a dataset's commit history, which holds no form) is stored and served
+    by nginx; with a session cookie it is not; a page holding a CSRF token never is."""
+    fragment = stack.url + "/datasets/rajpurkar/squad/commits"
+    hx = {"HX-Request": "true"}
+    statuses = []
+    for _ in range(2):
+        response = requests.get(fragment, headers=hx, timeout=20)
+        assert response.status_code == 200, response.text[:300]
+        assert response.headers["Cache-Control"] == "public, max-age=60"
+        statuses.append(response.headers.get("X-Cache-Status"))
+    assert statuses[-1] == "HIT", statuses
+    signed = requests.get(fragment, headers={**hx, "Cookie": "session=abc"}, timeout=20)
+    assert signed.headers.get("X-Cache-Status") == "BYPASS"
+    for _ in range(2):
+        page = requests.get(stack.url + "/datasets", timeout=20)
+        assert "public" not in page.headers["Cache-Control"]
+        assert page.headers.get("X-Cache-Status") != "HIT"
+    say(f"nginx cache: history fragment {statuses}, with a cookie BYPASS, /datasets never HIT")
+
+
 # --- Rate limits shared by the workers ------------------------------------------------------------
 
 
