@@ -84,8 +84,9 @@ def test_only_silent_jobs_are_queued_again_with_a_reason(app, test_kinds):
     assert service.requeue_stale(db.session, timedelta(minutes=5)) == []  # moved once
 
 
-def test_the_job_page_recovers_a_job_whose_worker_died(app, client, test_kinds, monkeypatch):
-    # RQ's workers are other processes; the inline engine stands in for one, running at once.
+def silent_job_with_inline_engine(app, monkeypatch) -> int:
+    """A "count" job claimed by a worker silent for an hour; the app runs jobs inline (as an
+    RQ worker would, elsewhere, but at once)."""
     monkeypatch.setitem(app.config, "JOBS_ENGINE", "inline")
     monkeypatch.delitem(app.extensions, "jobs_engine", raising=False)
     job_id = service.enqueue(db.session, "count", {}).id
@@ -93,6 +94,11 @@ def test_the_job_page_recovers_a_job_whose_worker_died(app, client, test_kinds, 
     long_ago = utcnow() - timedelta(hours=1)
     db.session.execute(sa.update(Job).where(Job.id == job_id).values(heartbeat_at=long_ago))
     db.session.commit()
+    return job_id
+
+
+def test_the_job_page_recovers_a_job_whose_worker_died(app, client, test_kinds, monkeypatch):
+    job_id = silent_job_with_inline_engine(app, monkeypatch)
 
     html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     job = read_job(db.session, job_id)
@@ -101,13 +107,7 @@ def test_the_job_page_recovers_a_job_whose_worker_died(app, client, test_kinds, 
 
 
 def test_flask_jobs_recover(app, runner, test_kinds, monkeypatch):
-    monkeypatch.setitem(app.config, "JOBS_ENGINE", "inline")
-    monkeypatch.delitem(app.extensions, "jobs_engine", raising=False)
-    job_id = service.enqueue(db.session, "count", {}).id
-    assert service.claim(db.session, job_id, "gone")
-    long_ago = utcnow() - timedelta(hours=1)
-    db.session.execute(sa.update(Job).where(Job.id == job_id).values(heartbeat_at=long_ago))
-    db.session.commit()
+    job_id = silent_job_with_inline_engine(app, monkeypatch)
     result = runner.invoke(args=["jobs", "recover"])
     assert result.exit_code == 0 and f"job {job_id}: queued again" in result.output
     assert read_job(db.session, job_id).status == "done"  # the inline engine ran it at once
