@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def test_a_backup_taken_while_the_app_writes_is_consistent_and_restores(
     add_datasets(1500)
     fill_with_cache_entries(megabytes=24)
     writer = Writer(live_sqlite, user.id, dataset_ids())
+    db.session.commit()  # no read transaction of ours stays open meanwhile
     writer.start()
     while len(writer.committed) < 20 and writer.is_alive():
         time.sleep(0.005)
@@ -163,9 +165,10 @@ def test_postgresql_is_pointed_at_pg_dump(make_app, tmp_path):
 
 def test_flask_db_backup_is_a_command_of_the_flask_cli(tmp_path):
     database = tmp_path / "cli.db"
-    with sqlite3.connect(database) as connection:
+    with closing(sqlite3.connect(database)) as connection:
         connection.execute("CREATE TABLE t (x)")
         connection.execute("INSERT INTO t VALUES (42)")
+        connection.commit()
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{database}",
@@ -183,5 +186,5 @@ def test_flask_db_backup_is_a_command_of_the_flask_cli(tmp_path):
         timeout=120,
     )
     assert completed.returncode == 0, completed.stderr
-    with sqlite3.connect(tmp_path / "copy.db") as connection:
+    with closing(sqlite3.connect(tmp_path / "copy.db")) as connection:
         assert connection.execute("SELECT x FROM t").fetchall() == [(42,)]
