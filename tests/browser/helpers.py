@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page
+from flask import Flask
+from playwright.sync_api import Page, expect
 
 
 def assert_no_axe_violations(page: Page, when: str) -> None:
@@ -63,3 +64,26 @@ def account_maker(app, email_for):
         return email
 
     return make
+
+
+def sign_in(page: Page, email: str) -> None:
+    """From the sign-in page already open, with the mouse, with the tests' PASSWORD."""
+    from tests.conftest import PASSWORD
+
+    form = page.locator("#login-form")
+    form.get_by_label("Email address").fill(email)
+    form.get_by_label("Password", exact=True).fill(PASSWORD)
+    before = page.url
+    form.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).not_to_have_url(before)
+    expect(page.locator("header").get_by_role("button", name="Sign out")).to_be_visible()
+    page.wait_for_load_state()
+
+
+def reset_limits(app: Flask) -> None:
+    """No sign-in attempts counted by the rate limits, no Hub failures remembered."""
+    from app.extensions import limiter
+    from app.hub.service import EXTENSION_KEY
+
+    limiter.reset()
+    app.extensions[EXTENSION_KEY].reset()

@@ -25,14 +25,15 @@ from playwright.sync_api import BrowserContext, Download, Locator, Page, expect
 from sqlalchemy import select
 
 from app.combinations import service
-from app.extensions import db, limiter
-from app.hub.service import EXTENSION_KEY
+from app.extensions import db
 from app.models import Dataset, User
 from tests.browser.conftest import BrowserErrors
 from tests.browser.helpers import (
     account_maker,
     assert_no_axe_violations,
     press_until,
+    reset_limits,
+    sign_in,
     tolerate_aborts_from_navigation,
 )
 
@@ -68,9 +69,7 @@ def unique_email(tag: str) -> str:
 
 @pytest.fixture(autouse=True)
 def fresh_limits(migrated_app: Flask, live_server: str) -> None:
-    """No sign-in attempts counted by the rate limits, no Hub failures remembered."""
-    limiter.reset()
-    migrated_app.extensions[EXTENSION_KEY].reset()
+    reset_limits(migrated_app)
 
 
 @pytest.fixture
@@ -214,18 +213,6 @@ def snippet(page: Page) -> Locator:
 
 def mix_answer(response) -> bool:
     return response.request.method == "POST" and response.url.endswith("/mix")
-
-
-def sign_in(page: Page, email: str) -> None:
-    """From the sign-in page already open, with the mouse."""
-    form = page.locator("#login-form")
-    form.get_by_label("Email address").fill(email)
-    form.get_by_label("Password", exact=True).fill(PASSWORD)
-    before = page.url
-    form.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page).not_to_have_url(before)
-    expect(page.locator("header").get_by_role("button", name="Sign out")).to_be_visible()
-    page.wait_for_load_state()
 
 
 def focused(page: Page) -> dict:

@@ -22,7 +22,7 @@ from flask import Flask
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 from sqlalchemy import select
 
-from app.extensions import db, limiter
+from app.extensions import db
 from app.follows import service
 from app.follows.refresh import refresh_followed
 from app.hub.service import EXTENSION_KEY
@@ -32,6 +32,8 @@ from tests.browser.helpers import (
     account_maker,
     assert_no_axe_violations,
     press_until,
+    reset_limits,
+    sign_in,
     tolerate_aborts_from_navigation,
 )
 from tests.fakehub import FakeHub
@@ -98,8 +100,7 @@ def hub(migrated_app: Flask, hub_live: FakeHub) -> FakeHub:
     )
     hub_live.heal()
     hub_live.clear_log()
-    migrated_app.extensions[EXTENSION_KEY].reset()
-    limiter.reset()
+    reset_limits(migrated_app)
     with migrated_app.app_context():
         for model in (DatasetChange, DatasetSnapshot, Follow, HubCacheEntry):
             db.session.query(model).delete()
@@ -208,18 +209,6 @@ def follower_count(page: Page) -> Locator:
 
 def following_rows(page: Page) -> Locator:
     return page.locator("ul.following-list > li.following-row")
-
-
-def sign_in(page: Page, email: str) -> None:
-    """From the sign-in page already open, with the mouse."""
-    form = page.locator("#login-form")
-    form.get_by_label("Email address").fill(email)
-    form.get_by_label("Password", exact=True).fill(PASSWORD)
-    before = page.url
-    form.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page).not_to_have_url(before)
-    expect(page.locator("header").get_by_role("button", name="Sign out")).to_be_visible()
-    page.wait_for_load_state()
 
 
 def focused(page: Page) -> dict:

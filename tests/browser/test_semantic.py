@@ -22,11 +22,10 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from app.combinations import service
-from app.extensions import db, limiter
-from app.hub.service import EXTENSION_KEY
+from app.extensions import db
 from app.models import Dataset, User
 from app.semantic.topics import fit_topic_model
-from tests.browser.helpers import account_maker, assert_no_axe_violations, press_until
+from tests.browser.helpers import account_maker, assert_no_axe_violations, press_until, reset_limits
 from tests.semantic.conftest import topic_embedder  # noqa: F401  (the session's real model)
 
 pytestmark = pytest.mark.browser
@@ -47,9 +46,7 @@ def unique_email(tag: str) -> str:
 
 @pytest.fixture(autouse=True)
 def fresh_limits(migrated_app: Flask, live_server: str) -> None:
-    """No sign-in attempts counted by the rate limits, no Hub failures remembered."""
-    limiter.reset()
-    migrated_app.extensions[EXTENSION_KEY].reset()
+    reset_limits(migrated_app)
 
 
 @pytest.fixture
