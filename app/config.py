@@ -32,7 +32,9 @@ def engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # The pragmas (WAL, busy_timeout, foreign_keys) are set per connection in app.database.
         return {"connect_args": {"timeout": 5}}
-    return {"pool_pre_ping": True}
+    # A server that does not answer (not one that refuses) fails in 5 s, not the OS's minutes:
+    # /ready and every request must answer while the database is away.
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
 
 
 class Config:
