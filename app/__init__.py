@@ -14,6 +14,7 @@ from app.config import INSTANCE_DIR, Config, check_production, load_config
 from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.hub import service as hub_service
 from app.ops import logs as ops_logs
+from app.ops import tracing as ops_tracing
 
 
 def create_app(config: Any = None) -> Flask:
@@ -40,6 +41,7 @@ def create_app(config: Any = None) -> Flask:
     limiter.init_app(app)
     init_login(app)
     hub_service.init_app(app)
+    ops_tracing.init_app(app)  # only when OTEL_TRACES_EXPORTER names an exporter
 
     if app.config.get("PRODUCTION"):
         with app.app_context():

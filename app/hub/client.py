@@ -30,7 +30,7 @@ from app.hub.errors import (
     HubUnavailable,
     InvalidRepoId,
 )
-from app.ops import instruments
+from app.ops import instruments, tracing
 from app.ops.context import HEADER as REQUEST_ID_HEADER
 from app.ops.context import current_request_id
 
@@ -142,6 +142,7 @@ class CircuitBreaker:
     def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float]) -> None:
         self.threshold, self.cooldown, self.clock = threshold, cooldown, clock
         self.failures = 0
+        self.failures_before_success = 0  # to take back a success whose answer was garbage
         self.opened_at: float | None = None
         self.probing = False
         self.lock = threading.Lock()
@@ -157,8 +158,15 @@ class CircuitBreaker:
 
     def succeeded(self) -> None:
         with self.lock:
+            self.failures_before_success = self.failures
             self.failures, self.opened_at, self.probing = 0, None, False
             instruments.hub_breaker_state(is_open=False)
+
+    def unusable(self) -> None:
+        """The last call answered 200 with garbage: a failure after all, not a success."""
+        with self.lock:
+            self.failures = self.failures_before_success
+        self.failed()
 
     def failed(self) -> None:
         with self.lock:
@@ -399,14 +407,16 @@ class HubClient:
         try:
             return response.json()
         except ValueError:
-            self.breaker.failed()
+            self.breaker.unusable()
             instruments.hub_invalid_answer()
             raise HubUnavailable("The Hub sent an answer that is not valid JSON.") from None
 
     def _get(self, url: str, params: list[tuple[str, str]] | None = None) -> requests.Response:
-        """_fetch, counted and timed by outcome for /metrics."""
-        with instruments.hub_call():
-            return self._fetch(url, params)
+        """_fetch, counted and timed by outcome for /metrics, and traced (app.ops.tracing)."""
+        with tracing.hub_span(url) as span, instruments.hub_call():
+            response = self._fetch(url, params)
+            tracing.set_attributes(span, {"http.response.status_code": response.status_code})
+            return response
 
     def _fetch(self, url: str, params: list[tuple[str, str]] | None = None) -> requests.Response:
         """GET with timeouts, retries, rate-limit waits and the breaker, all within the budget."""

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import Dataset, Job, utcnow
+from app.ops import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -325,18 +326,23 @@ def run(
     kind = job.kind
     progress = JobProgress(db.engine, job_id, echo=echo)
     heartbeat = Heartbeat(db.engine, job_id, float(app.config.get("JOBS_HEARTBEAT_SECONDS", 30)))
-    try:
-        function = HANDLERS.get(kind)
-        if function is None:
-            raise JobError(f"This version of the app does not know how to run “{kind}” jobs.")
-        with heartbeat:
-            result = as_result(function(app, job, progress))
-    except Exception as error:
-        session.rollback()
-        logger.exception("Job %s (%s) failed", job_id, kind)
-        fail(session, job_id, readable(error))
-        return True
-    finish(session, job_id, result, result_message(kind, result))
+    # One span per run, with the id of the request that queued it (bound by the engine).
+    attributes = {"job.id": job_id, "job.kind": kind, "job.worker": worker}
+    with tracing.span(f"job {kind}", attributes=attributes) as span:
+        try:
+            function = HANDLERS.get(kind)
+            if function is None:
+                raise JobError(f"This version of the app does not know how to run “{kind}” jobs.")
+            with heartbeat:
+                result = as_result(function(app, job, progress))
+        except Exception as error:
+            session.rollback()
+            logger.exception("Job %s (%s) failed", job_id, kind)
+            tracing.failed(span, error)
+            fail(session, job_id, readable(error))
+        else:
+            finish(session, job_id, result, result_message(kind, result))
+    tracing.flush()  # an RQ work horse exits right after its job: send the spans now
     return True
 
 
