@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -167,6 +167,26 @@ class JobsCollector:
         yield histogram
 
 
+class ReadinessCollector:
+    """/ready's checks as `dataset_explorer_ready{check}` (1 passing, 0 failing), read at scrape
+    time, so an alert rule sees readiness fail (a probe's answer is not a metric)."""
+
+    def __init__(self, app: Flask, engine) -> None:
+        self.app, self.engine = app, engine
+
+    def collect(self):
+        from app.ops.readiness import readiness
+
+        ready = GaugeMetricFamily(
+            f"{NAMESPACE}_ready",
+            "1 when this check of /ready passes (database, migrations, redis, model), else 0.",
+            labels=["check"],
+        )
+        for check in readiness(self.app, self.engine):
+            ready.add_metric([check.name], 1.0 if check.ok else 0.0)
+        yield ready
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -182,4 +202,7 @@ def exposition(session: Session) -> tuple[bytes, str]:
         registry = REGISTRY
     from_database = CollectorRegistry()
     from_database.register(JobsCollector(session))
+    from_database.register(
+        ReadinessCollector(current_app._get_current_object(), session.get_bind())
+    )
     return generate_latest(registry) + generate_latest(from_database), CONTENT_TYPE_LATEST
