@@ -96,6 +96,11 @@ class Config:
         self.JOBS_STALE_SECONDS = float(os.environ.get("JOBS_STALE_SECONDS", "300"))
         # Rate limits count per process in memory unless they share Redis.
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        # Redis down or stuck: count in this process's memory until it answers again (per
+        # worker, as without REDIS_URL), so sign-in neither fails open (no limit) nor closed
+        # (nobody signs in), and waits at most a second for it (tests/faults/test_redis.py).
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        self.RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
         self.RATELIMIT_HEADERS_ENABLED = True
         self.RATELIMIT_ENABLED = True
         # Number of proxies in front of the app (nginx: 1); their X-Forwarded-* are trusted.

@@ -172,7 +172,10 @@ class RQEngine:
             from redis import Redis
             from rq import Queue
 
-            self._queue = Queue(self.queue_name, connection=Redis.from_url(self.url))
+            # Timeouts: a stuck Redis must not hold the request that queues a job (the job
+            # stays queued in the database; tests/faults/test_redis.py).
+            redis = Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
+            self._queue = Queue(self.queue_name, connection=redis)
         return self._queue
 
     def dispatch(self, job_id: int) -> None:

@@ -3,15 +3,20 @@ killed. Shared helpers: free ports, waiting for a port, a private redis-server."
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.hub.conftest import hub  # noqa: F401  (the fake Hub fixture)
 
@@ -100,3 +105,104 @@ def config_changed(app, **values) -> Iterator[None]:
         yield
     finally:
         app.config.update(saved)
+
+
+# The app served by werkzeug in a process of its own, configured from the environment as in
+# production (Config, not TestConfig): its own rate limiter, job engine and connection pool.
+SERVE = """
+import sys
+from werkzeug.serving import make_server
+from wsgi import app
+server = make_server("127.0.0.1", int(sys.argv[1]), app, threaded=True)
+server.serve_forever()
+"""
+CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+
+
+def server_environment(database_url: str, instance: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("FLASK_", "REDIS", "DATABASE_URL", "JOBS_", "HUB_", "OTEL_"))
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        DATASET_EXPLORER_INSTANCE=str(instance),
+        SECRET_KEY="fault-tests-secret-key-0123456789abcdef",
+        HF_ENDPOINT="http://127.0.0.1:9",  # nothing listens: Hub calls fail at once
+        HF_DATASETS_SERVER="http://127.0.0.1:9",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+class AppServer:
+    """The app in its own process on a free port; its output goes to a log file."""
+
+    def __init__(self, env: dict[str, str], workdir: Path) -> None:
+        self.env = env
+        self.port = free_port()
+        self.log_path = workdir / f"server-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AppServer:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", SERVE, str(self.port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(self.port, timeout=60, process=self.process)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(10)
+
+
+@pytest.fixture
+def app_servers(tmp_path: Path) -> Iterator[list[AppServer]]:
+    """Servers a test starts (append them); every one is stopped afterwards."""
+    servers: list[AppServer] = []
+    yield servers
+    for server in servers:
+        server.kill()
+
+
+class Browser:
+    """A person's requests to an AppServer: cookies kept, the CSRF token sent with each form,
+    and every request bounded in time (a hang fails the test instead of stalling it)."""
+
+    def __init__(self, base: str, timeout: float = 30.0) -> None:
+        self.base = base
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.session.get(self.base + path, timeout=self.timeout, **kwargs)
+
+    def token(self) -> str:
+        match = CSRF_RE.search(self.get("/auth/login").text)
+        assert match, "no CSRF token on the sign-in page"
+        return match.group(1)
+
+    def post(self, path: str, data: dict, token: str | None = None, **kwargs):
+        data = {"csrf_token": token or self.token(), **data}
+        return self.session.post(
+            self.base + path, data=data, timeout=self.timeout, allow_redirects=False, **kwargs
+        )
+
+    def sign_in(self, email: str, password: str) -> requests.Response:
+        return self.post("/auth/login", {"email": email, "password": password})
