@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 from flask import Flask, flash, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.auth.redirects import safe_next
-from app.extensions import db, limiter
+from app.extensions import db, limiter, login_manager
 from app.htmx import is_htmx, navigate_away, render
 
 MESSAGES = {
@@ -25,6 +26,7 @@ MESSAGES = {
     422: "Some of what was sent is not valid.",
     429: "Too many requests; wait a moment and try again.",
     500: "Something went wrong on our side. It has been logged.",
+    503: "The database cannot be reached just now. Try again in a moment.",
 }
 
 
@@ -78,5 +80,13 @@ def init_app(app: Flask) -> None:
         if isinstance(error, HTTPException):
             return http_error(error)
         db.session.rollback()
+        if isinstance(error, OperationalError | InterfaceError):
+            # The database is down, restarting or busy: a moment's state, not a bug. The page
+            # is drawn as for a visitor (nothing more to ask the database), sessions are kept.
+            app.logger.warning("Database unavailable: %s", type(error.orig).__name__)
+            login_manager._update_request_context_with_user()  # the anonymous user
+            response = _render_error(503, MESSAGES[503])
+            response.headers["Retry-After"] = "5"
+            return response
         app.logger.exception("Unhandled error", exc_info=error)
         return _render_error(InternalServerError.code)
