@@ -246,6 +246,7 @@ def test_tracing_is_off_by_default_and_costs_nothing(
         monkeypatch.delenv(name, raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
+    tracing.disable()  # whatever an OTEL_* variable of the developer's shell switched on
     quiet = make_app(TestConfig(database_url))
     assert not tracing.enabled()
     assert "ops_tracing" not in quiet.extensions
