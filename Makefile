@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test stack-test install install-test browser-deps migrate starter lint bench clean
+.PHONY: run test stack-test install install-test browser-deps migrate starter lint bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,8 +62,18 @@ stack-test: install-test browser-deps
 lint: install-test
 	$(BIN)/ruff check app tests bench
 
-bench: install-test
-	$(BIN)/python bench/search.py
+# Every benchmark through bench/run_all.py (search, impact, cluster quality, load: about 45
+# minutes): bench/results/<date>.json and the summary table in bench/README.md.
+# BENCH_ARGS="--quick" for a short pass, "--only search,load" for a subset.
+bench: install-test browser-deps
+	$(BIN)/python bench/run_all.py --write-readme $(BENCH_ARGS)
+
+# Hypothesis on every route, form and card (tests/fuzz): FUZZ_EXAMPLES per test, over 10,000
+# examples in all; prints the examples per route and the statuses seen. `make test` runs the
+# same tests with 15 each.
+FUZZ_EXAMPLES ?= 250
+fuzz: install-test
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz -q -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -52,6 +52,8 @@ from app.semantic.topics import (  # noqa: E402
 CACHE = Path("/tmp/dataset-explorer-bench")
 README = ROOT / "bench" / "README.md"
 START, END = "<!-- cluster-quality:start -->", "<!-- cluster-quality:end -->"
+FIGURES: dict = {}  # the last run's numbers, for --json (bench/run_all.py)
+COLUMNS = ("text", "k", "method", "nmi", "nmi_sd", "ari", "ari_sd", "fit_s")
 SEEDS = (0, 1, 2)
 SVD_COMPONENTS = 100
 
@@ -187,6 +189,12 @@ def run(limit: int) -> tuple[str, str]:
                 f"  {number + 1:>2}. ({len(rows_):>3}) {', '.join(terms[number][:5])}"
                 for number, rows_ in enumerate(members[:10])
             )
+    FIGURES.update(
+        datasets=n,
+        with_task=len(truth),
+        k=k,
+        rows=[dict(zip(COLUMNS, row, strict=True)) for row in rows],
+    )
     header = (
         "| text | k | method | NMI (mean ± sd) | ARI (mean ± sd) | fit |\n"
         "|---|---:|---|---:|---:|---:|"
@@ -249,8 +257,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=2000, help="datasets sampled (default 2000)")
     parser.add_argument("--write-readme", action="store_true", help="update bench/README.md")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     report, examples = run(args.limit)
+    if args.json:  # for bench/run_all.py
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(FIGURES, indent=1))
     print()
     print(report)
     print()
