@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import text
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from app import database  # noqa: F401  (registers the SQLite pragmas)
 from app.config import INSTANCE_DIR, Config, check_production, load_config
@@ -15,6 +16,14 @@ from app.extensions import csrf, db, limiter, login_manager, migrate
 from app.hub import service as hub_service
 from app.ops import logs as ops_logs
 from app.ops import tracing as ops_tracing
+
+
+class IdConverter(IntegerConverter):
+    """<int:...> in URLs stops at the largest id the database holds (INTEGER: 2**31 - 1 on
+    PostgreSQL), so a larger number is a 404 like any unknown id, never an overflow error."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False) -> None:
+        super().__init__(map, fixed_digits, min, max, signed)
 
 
 def create_app(config: Any = None) -> Flask:
@@ -25,6 +34,7 @@ def create_app(config: Any = None) -> Flask:
         template_folder="../templates",
         static_folder="../static",
     )
+    app.url_map.converters["int"] = IdConverter  # before any route is added
     if config is None:
         app.config.from_object(load_config())
     elif isinstance(config, dict):

@@ -19,7 +19,7 @@ from app.auth.forms import (
 )
 from app.auth.redirects import safe_next
 from app.extensions import db, limiter
-from app.htmx import navigate_away, redirect_after_post, render
+from app.htmx import navigate_away, redirect_after_post, render, wants_fragment
 
 bp = Blueprint("auth", __name__)
 
@@ -118,8 +118,9 @@ def account_page(status: int = 200, **forms: FlaskForm):
 
 
 def account_form_response(form: FlaskForm, fragment: str, name: str):
-    """A form with errors: the fragment for htmx, the whole account page otherwise."""
-    if request.headers.get("HX-Request") == "true":
+    """A form with errors: the fragment for htmx's swaps, the whole account page otherwise
+    (a boosted submission or a history restore needs the page with all three forms)."""
+    if wants_fragment():
         return render("auth/account.html", fragment, 422, **{name: form})
     return account_page(422, **{name: form})
 

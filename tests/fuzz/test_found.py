@@ -1,0 +1,48 @@
+"""What the fuzzers of this folder found, kept as plain tests (each was a 500 before its fix)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import create_user
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/combinations/99999999999999999999",
+        "/combinations/99999999999999999999/manifest.json",
+        "/combinations/2147483648/recipe.py",  # one past PostgreSQL's INTEGER
+    ],
+)
+def test_an_id_too_large_for_the_database_is_not_found(client, auth, url):
+    create_user("ann@example.com")
+    auth.login("ann@example.com")
+    response = client.get(url)
+    assert response.status_code == 404
+
+
+def test_the_largest_id_the_database_holds_is_still_an_id(client, auth):
+    create_user("ann@example.com")
+    auth.login("ann@example.com")
+    response = client.get("/combinations/2147483647")
+    assert response.status_code == 404
+    assert "You have no combination at this address." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", ["/account/email", "/account/password", "/account/delete"])
+def test_a_boosted_account_form_with_errors_gets_the_whole_account_page(client, auth, url):
+    """hx-boost submits a form as htmx but wants a whole page back: all three forms, this
+    one with its errors."""
+    create_user("ann@example.com")
+    auth.login("ann@example.com")
+    response = client.post(
+        url,
+        data={"csrf_token": auth.csrf_token("/account")},
+        headers={"HX-Request": "true", "HX-Boosted": "true"},
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "<html" in page
+    for action in ("/account/email", "/account/password", "/account/delete"):
+        assert f'action="{action}"' in page
