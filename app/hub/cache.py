@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.hub.errors import HubError, HubGated, HubNotFound
@@ -62,7 +64,17 @@ def cached_fetch(
         return Cached(None, None, problem=str(error))
     text = json.dumps(payload, default=_json_default)
     if entry is None:
-        session.add(HubCacheEntry(key=key, payload=text, fetched_at=now))
+        # Another request may have fetched and stored the same key meanwhile (two reports
+        # sharing a member, opened at once): one upsert, and the later answer wins.
+        insert = (
+            postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        statement = insert(HubCacheEntry).values(key=key, payload=text, fetched_at=now)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[HubCacheEntry.key], set_={"payload": text, "fetched_at": now}
+            )
+        )
     else:
         entry.payload, entry.fetched_at = text, now
     session.commit()
