@@ -149,7 +149,7 @@ def build_catalog(url: str, database: str, size: int, embed_count: int) -> dict:
     imported = time.perf_counter() - began
     say(f"{database}: {count:,} datasets imported in {imported:.0f} s")
 
-    real_ids = sorted(taken)
+    real_ids = sorted(record.repo_id for record in real)  # `taken` has the copies' ids too now
     with application.app_context():
         rows = db.session.execute(
             sa.select(Dataset.id, Dataset.repo_id)
@@ -341,6 +341,12 @@ def run_stack(kind: str, args: argparse.Namespace, workdir: Path) -> dict:
             "think": args.think,
             "setup_concurrency": 4,
             "seed": 20261126,
+            # CPU accounting: the servers' process groups (not the fake Hub: it stands for the
+            # Hub) and PostgreSQL's backends for this database.
+            "server_groups": [
+                service.process.pid for name, service in stack.services.items() if name != "fakehub"
+            ],
+            "postgresql_database": args.postgresql_database if kind == "production" else None,
             **catalog,
         }
         plan_path, out_path = run_dir / "plan.json", run_dir / "result.json"
@@ -377,6 +383,37 @@ def run_stack(kind: str, args: argparse.Namespace, workdir: Path) -> dict:
 # ================================================================================================
 # The users (child process, under gevent).
 # ================================================================================================
+def server_cpu(plan: dict) -> float:
+    """CPU seconds used so far by the servers' processes (their process groups) and by the
+    PostgreSQL backends of the load database, from /proc."""
+    groups = set(plan["server_groups"])
+    database = plan.get("postgresql_database")
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        ours = int(fields[2]) in groups or (
+            database is not None and command.startswith("postgres:") and f" {database} " in command
+        )
+        if ours:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def generate(plan_path: Path, out_path: Path) -> None:
     """Set up the users' accounts and combinations, then run the timed mix with locust."""
     from gevent import monkey
@@ -680,12 +717,14 @@ def generate(plan_path: Path, out_path: Path) -> None:
 
     sampler = gevent.spawn(sample_load)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    servers_before, machine_before = server_cpu(plan), machine_cpu()
     began = time.perf_counter()
     runner.start(plan["users"], spawn_rate=plan["users"])
     gevent.spawn_later(plan["duration"], runner.quit)
     runner.greenlet.join()
     elapsed = time.perf_counter() - began
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    servers_after, machine_after = server_cpu(plan), machine_cpu()
     sampler.kill()
     loads.append(os.getloadavg())
 
@@ -723,6 +762,10 @@ def generate(plan_path: Path, out_path: Path) -> None:
                 "failures": sum(e["failures"] for e in endpoints.values()),
                 "load_average_samples": loads,
                 "generator_cpu_s": cpu,
+                "server_cpu_s": servers_after - servers_before,
+                # Busy share of the whole machine (all cores) during the window, everyone's.
+                "machine_busy": (machine_after[0] - machine_before[0])
+                / max(1e-9, machine_after[1] - machine_before[1]),
                 "endpoints": endpoints,
             },
             indent=1,
@@ -733,6 +776,22 @@ def generate(plan_path: Path, out_path: Path) -> None:
 # ================================================================================================
 # The report.
 # ================================================================================================
+def server_line(result: dict) -> str:
+    """The servers' CPU per request, and what that allows on two free cores."""
+    if "server_cpu_s" not in result:
+        return ""
+    per_request = result["server_cpu_s"] / max(1, result["requests"])
+    return (
+        f"The servers (gunicorn; in production also nginx, the RQ worker and PostgreSQL's "
+        f"backends) used "
+        f"{result['server_cpu_s']:.0f} s of CPU, {per_request * 1000:.0f} ms a request: two "
+        f"free cores would serve at most ~{2 / per_request:.0f} requests/s of this mix. The "
+        f"machine was {result['machine_busy']:.0%} busy (all cores, everyone's work)."
+        if per_request
+        else ""
+    )
+
+
 def fmt(value: float) -> str:
     return "–" if value != value else f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
@@ -843,7 +902,8 @@ def results_section(results: list[dict], command: str, started_at: datetime) -> 
             f"**{result['rps']:.1f} requests/s**. Load average during the run: "
             f"{loads_text(result['load_average_samples'])}; the load generator itself used "
             f"{result['generator_cpu_s']:.0f} s of CPU "
-            f"({result['generator_cpu_s'] / result['duration_s']:.0%} of one core).",
+            f"({result['generator_cpu_s'] / result['duration_s']:.0%} of one core). "
+            + server_line(result),
             "",
             stack_table(result),
             "",
@@ -952,6 +1012,7 @@ def main(argv: list[str] | None = None) -> None:
         print(stack_table(result))
         for line in verdicts(result):
             print(f"- {line}")
+        print(server_line(result))
     payload = {"date": started_at.isoformat(), "command": command.strip(), "runs": results}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -145,7 +145,7 @@ def weigh(browser, base: str, path: str, axe) -> dict:
     page.goto("/auth/login")
     page.fill("input[name=email]", EMAIL)
     page.fill("input[name=password]", PASSWORD)
-    page.click("form button[type=submit]")
+    page.click("#login-form button[type=submit]")
     page.wait_for_load_state("networkidle")
     fresh = context.new_page()
     # The sign-in page filled the context's HTTP cache; with routing on, Playwright turns that
