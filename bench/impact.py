@@ -93,7 +93,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="Use the N most downloaded datasets.")
     parser.add_argument("--repeat", type=int, default=5, help="Runs per cached assessment.")
-    parser.add_argument("--rounds", type=int, default=2, help="Alternating embedding rounds.")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="Alternating embedding rounds (0: one pass through the app's path, no comparison).",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
@@ -130,6 +135,7 @@ def main() -> None:
         bare = BareSession(bundled_model_dir(folder / "models"), args.threads)
         bare.embed(texts_sorted[:64])
         timings: dict[str, list[float]] = {"fastembed": [], "bare onnxruntime": []}
+        agreement = None
         for _ in range(args.rounds):
             for name, run in (("fastembed", embedder.embed), ("bare onnxruntime", bare.embed)):
                 started = time.perf_counter()
@@ -139,16 +145,22 @@ def main() -> None:
                     reference = vectors
                 else:
                     agreement = float(np.min(np.sum(reference * vectors, axis=1)))
+        if not args.rounds:  # --rounds 0: no comparison, one pass through the app's path
+            started = time.perf_counter()
+            reference = embedder.embed(texts_sorted, batch_size=64)
+            timings = {"fastembed": [time.perf_counter() - started]}
         best = {name: min(values) for name, values in timings.items()}
         rate = {name: len(texts) / seconds for name, seconds in best.items()}
         print("\nEmbedding (best of rounds, length-sorted, batch 64):")
         for name in timings:
             print(f"  {name:17s} {best[name]:7.1f} s  {rate[name]:7.1f} texts/s")
-        ratio = rate["fastembed"] / rate["bare onnxruntime"]
-        print(
-            f"  fastembed / bare: {ratio:.1%} (aim ≥ {AIM_RATIO:.0%}); "
-            f"lowest cosine between the two: {agreement:.4f}"
-        )
+        ratio = agreement = None
+        if "bare onnxruntime" in rate:
+            ratio = rate["fastembed"] / rate["bare onnxruntime"]
+            print(
+                f"  fastembed / bare: {ratio:.1%} (aim ≥ {AIM_RATIO:.0%}); "
+                f"lowest cosine between the two: {agreement:.4f}"
+            )
 
         # Store the vectors through the app's own path, reusing those just computed.
         cache = dict(zip(texts_sorted, reference, strict=True))
@@ -213,9 +225,18 @@ def main() -> None:
             started = time.perf_counter()
             cold = assess.semantic_report(db.session, embedder, members)
             cold_ms = (time.perf_counter() - started) * 1000
-            assert cold.embedded_now == len(members), cold.embedded_now
-            results[size] = (statistics.median(runs), cold_ms)
-            print(f"  {size:7d}   {results[size][0]:15.1f}   {cold_ms:16.1f}")
+            job_ms = None
+            if size <= assess.MAX_EMBED_IN_REQUEST:
+                assert cold.embedded_now == len(members), cold.embedded_now
+                shown = f"{cold_ms:16.1f}"
+            else:  # the page answers at once and queues an embed job: time that job's work
+                assert cold.embedded_now == 0 and not cold.ready, cold.status
+                started = time.perf_counter()
+                embed_datasets(db.session, embedder, dataset_ids=ids)
+                job_ms = (time.perf_counter() - started) * 1000
+                shown = f"{cold_ms:.1f} (job queued; it embeds them in {job_ms:,.0f})"
+            results[size] = (statistics.median(runs), cold_ms, job_ms)
+            print(f"  {size:7d}   {results[size][0]:15.1f}   {shown}")
         verdict = "met" if results[10][0] < AIM_ASSESS_10_MS else "missed"
         print(f"  aim < {AIM_ASSESS_10_MS:.0f} ms for 10 members, cached: {verdict}")
         similar.clear_cache()
@@ -229,8 +250,8 @@ def main() -> None:
             "topic_fit_s": fit_seconds,
             "topics": version.topic_count,
             "assess_ms": {
-                str(size): {"cached": cached, "not_embedded": cold}
-                for size, (cached, cold) in results.items()
+                str(size): {"cached": cached, "not_embedded": cold, "embed_job": job}
+                for size, (cached, cold, job) in results.items()
             },
         }
         args.json.write_text(json.dumps(figures, indent=1))
