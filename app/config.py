@@ -82,6 +82,9 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REDIS_URL = os.environ.get("REDIS_URL")
+        # With REDIS_URL, fresh Hub answers are shared in Redis in front of the database
+        # (app.hub.redis_cache); HUB_CACHE_REDIS=0 keeps Redis for limits and jobs only.
+        self.HUB_CACHE_REDIS = os.environ.get("HUB_CACHE_REDIS", "1") != "0"
         # Background jobs (app.jobs): "rq" when REDIS_URL is set, else a thread in the web
         # process; JOBS_ENGINE ("thread", "rq" or "inline") forces one.
         self.JOBS_ENGINE = os.environ.get("JOBS_ENGINE") or None
@@ -173,3 +176,4 @@ class TestConfig(Config):
         self.HUB_ATTEMPTS = 1
         self.JOBS_ENGINE = "thread"  # whatever REDIS_URL a developer has set
         self.JOBS_AUTOSTART = False  # catalog tests only queue jobs; job tests run them
+        self.HUB_CACHE_REDIS = False  # tests/hub/test_cache_redis.py turns it on

@@ -1,5 +1,9 @@
 """Hub answers kept in the database: served while fresh, refreshed when old, and served
-stale (saying so) when the Hub cannot be reached. Failures are never cached."""
+stale (saying so) when the Hub cannot be reached. Failures are never cached.
+
+With REDIS_URL, Redis sits in front (app.hub.redis_cache): a fresh answer there is served
+without reading the database, and every answer fetched or read fresh from the database is put
+there for the other workers and hosts. The database keeps the last good answer for ever."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from app.hub import redis_cache
 from app.hub.errors import HubError, HubGated, HubNotFound
 from app.models import HubCacheEntry
 from app.ops.instruments import hub_cache_lookup, hub_cache_stale_served
@@ -44,12 +49,21 @@ def cached_fetch(
     falls back to the last good payload.
     """
     now = now or datetime.now(UTC)
+    shared = redis_cache.current()
+    if shared is not None:
+        found = shared.get(key)
+        if found is not None and now - found[1] < ttl:
+            hub_cache_lookup(hit=True)
+            return Cached(*found)
     entry = session.get(HubCacheEntry, key)
     fetched_at = _aware(entry.fetched_at) if entry else None
     fresh = entry is not None and now - fetched_at < ttl
     hub_cache_lookup(hit=fresh)
     if fresh:
-        return Cached(json.loads(entry.payload), fetched_at)
+        answer = Cached(json.loads(entry.payload), fetched_at)
+        if shared is not None:  # Redis lost it (evicted, restarted): the others read it there
+            shared.put(key, answer.value, fetched_at, fetched_at + ttl - now)
+        return answer
     try:
         payload = fetch()
     except HubNotFound:
@@ -78,7 +92,10 @@ def cached_fetch(
     else:
         entry.payload, entry.fetched_at = text, now
     session.commit()
-    return Cached(json.loads(text), now)
+    answer = Cached(json.loads(text), now)
+    if shared is not None:
+        shared.put(key, answer.value, now, ttl)
+    return answer
 
 
 def _aware(moment: datetime) -> datetime:
@@ -92,7 +109,12 @@ def _json_default(value: Any) -> Any:
 
 
 def peek(session: Session, key: str) -> Cached:
-    """What the cache holds for `key`, however old, without asking the Hub."""
+    """What the cache holds for `key`, however old, without asking the Hub (Redis holds
+    fresh answers only; the database has the older ones)."""
+    shared = redis_cache.current()
+    found = shared.get(key) if shared is not None else None
+    if found is not None:
+        return Cached(*found)
     entry = session.get(HubCacheEntry, key)
     if entry is None:
         return Cached(None, None, problem="not fetched yet")
@@ -107,9 +129,18 @@ def is_fresh(answer: Cached, ttl: timedelta, now: datetime | None = None) -> boo
 
 
 def peek_many(session: Session, keys: list[str]) -> dict[str, Cached]:
-    """`peek` for many keys in one query (a page that shows many datasets' cached answers)."""
+    """`peek` for many keys in one query (a page that shows many datasets' cached answers):
+    one round trip to Redis, then one query for the keys it did not hold."""
+    shared = redis_cache.current()
     found = {
-        entry.key: Cached(json.loads(entry.payload), _aware(entry.fetched_at))
-        for entry in session.scalars(select(HubCacheEntry).where(HubCacheEntry.key.in_(keys)))
+        key: Cached(*answer) for key, answer in (shared.get_many(keys) if shared else {}).items()
     }
+    missing = [key for key in keys if key not in found]
+    if missing:
+        found.update(
+            (entry.key, Cached(json.loads(entry.payload), _aware(entry.fetched_at)))
+            for entry in session.scalars(
+                select(HubCacheEntry).where(HubCacheEntry.key.in_(missing))
+            )
+        )
     return {key: found.get(key) or Cached(None, None, problem="not fetched yet") for key in keys}

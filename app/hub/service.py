@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from app.hub import redis_cache
 from app.hub.client import HubClient, HubSettings
 
 EXTENSION_KEY = "hub_client"
@@ -24,6 +25,7 @@ def settings_from_config(config) -> HubSettings:
 def init_app(app: Flask) -> None:
     # One client per process, so its circuit breaker and rate-limit pause are shared.
     app.extensions[EXTENSION_KEY] = HubClient(settings_from_config(app.config))
+    redis_cache.init_app(app)  # Redis in front of the Hub answer cache, with REDIS_URL
 
 
 def hub_client() -> HubClient:

@@ -54,7 +54,15 @@ HUB_INVALID_ANSWERS = Counter(
 )
 HUB_CACHE_LOOKUPS = Counter(
     "hub_cache_lookups",
-    "Lookups in the database cache of Hub answers: hit (fresh) or miss (the Hub was asked).",
+    "Lookups in the cache of Hub answers (Redis, then the database): hit (fresh) or miss "
+    "(the Hub was asked).",
+    ["result"],
+    namespace=NAMESPACE,
+)
+HUB_CACHE_REDIS = Counter(
+    "hub_cache_redis_lookups",
+    "Hub answers looked for in Redis (with REDIS_URL), by result: hit, miss, error (Redis "
+    "failed), skipped (left alone for a while after it failed).",
     ["result"],
     namespace=NAMESPACE,
 )
@@ -125,6 +133,11 @@ def hub_invalid_answer() -> None:
 
 def hub_cache_lookup(hit: bool) -> None:
     HUB_CACHE_LOOKUPS.labels("hit" if hit else "miss").inc()
+
+
+def hub_cache_redis_lookups(result: str, count: int = 1) -> None:
+    if count > 0:
+        HUB_CACHE_REDIS.labels(result).inc(count)
 
 
 def hub_cache_stale_served() -> None:
