@@ -1,8 +1,8 @@
-"""Response headers every page carries."""
+"""Response headers every page carries, and the one input no page accepts (NUL)."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 from flask_login import current_user
 
 CONTENT_SECURITY_POLICY = (
@@ -13,7 +13,23 @@ HSTS = "max-age=31536000; includeSubDomains"
 PRIVATE_PREFIXES = ("/auth/", "/account")
 
 
+NUL_REFUSED = "A NUL character (%00) is not allowed in an address or a form."
+
+
+def _holds_nul(pairs) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in pairs)
+
+
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_characters() -> None:
+        """No input of this app may hold NUL: PostgreSQL cannot store or even compare one
+        (the driver refuses the query), so it is a clear 400 on every database."""
+        if "\x00" in request.path or _holds_nul(request.args.items(multi=True)):
+            abort(400, NUL_REFUSED)
+        if request.method == "POST" and _holds_nul(request.form.items(multi=True)):
+            abort(400, NUL_REFUSED)
+
     @app.after_request
     def security_headers(response: Response) -> Response:
         headers = response.headers

@@ -46,3 +46,34 @@ def test_a_boosted_account_form_with_errors_gets_the_whole_account_page(client, 
     assert "<html" in page
     for action in ("/account/email", "/account/password", "/account/delete"):
         assert f'action="{action}"' in page
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/shared/x%00"),
+        ("get", "/shared/x%00/recipe.py"),
+        ("get", "/datasets?q=a%00b"),
+        ("post", "/selection/acme/x%00"),
+    ],
+)
+def test_a_nul_character_is_refused_clearly(client, auth, method, url):
+    """PostgreSQL refuses NUL in any string it is given (a 500 there); every database now
+    answers 400 with a message."""
+    create_user("ann@example.com")
+    auth.login("ann@example.com")
+    response = getattr(client, method)(
+        url, data={"csrf_token": auth.csrf_token()} if method == "post" else None
+    )
+    assert response.status_code == 400
+    assert "NUL character" in response.get_data(as_text=True)
+
+
+def test_a_nul_character_in_a_form_is_refused_clearly(client, auth):
+    create_user("ann@example.com")
+    auth.login("ann@example.com")
+    response = client.post(
+        "/combinations", data={"csrf_token": auth.csrf_token(), "name": "a\x00b"}
+    )
+    assert response.status_code == 400
+    assert "NUL character" in response.get_data(as_text=True)
