@@ -184,6 +184,7 @@ def main() -> None:
         started = time.perf_counter()
         version = fit_topic_model(db.session, Stored(), seed=0)
         fit_seconds = time.perf_counter() - started
+        topic_count = version.topic_count  # read while the session is open
         print(
             f"\nTopic model: {version.topic_count} topics over {version.dataset_count:,} "
             f"datasets, fitted in {fit_seconds:.2f} s"
@@ -248,7 +249,7 @@ def main() -> None:
             "fastembed_over_bare": ratio,
             "lowest_cosine": agreement,
             "topic_fit_s": fit_seconds,
-            "topics": version.topic_count,
+            "topics": topic_count,
             "assess_ms": {
                 str(size): {"cached": cached, "not_embedded": cold, "embed_job": job}
                 for size, (cached, cold, job) in results.items()

@@ -529,10 +529,13 @@ def map_view(
 
     cell = (width - 2 * margin) / cells_across
     counts: dict[tuple[int, int], int] = {}
-    for point in catalog_points:
-        x, y = to_svg(point)
-        key = (int((x - margin) // cell), int((y - margin) // cell))
-        counts[key] = counts.get(key, 0) + 1
+    if len(catalog_points):  # to_svg for every catalog point at once: thousands of them
+        xs = np.round(np.clip(margin + (catalog_points[:, 0] - low[0]) * scale, 4, width - 4), 1)
+        ys = height - margin - (catalog_points[:, 1] - low[1]) * scale
+        ys = np.round(np.clip(ys, 4, height - 4), 1)
+        keys = np.stack([(xs - margin) // cell, (ys - margin) // cell], axis=1).astype(int)
+        found, numbers = np.unique(keys, axis=0, return_counts=True)
+        counts = {(int(cx), int(cy)): int(n) for (cx, cy), n in zip(found, numbers, strict=True)}
     peak = max(counts.values(), default=1)
     cells = [
         MapCell(
@@ -727,15 +730,16 @@ def suggest(
         if int(catalog.ids[row]) not in member_ids and nearest[row] < NEAR_DUPLICATE
     ][: SUGGESTION_POOL * 2]
     tasks = {task for m in members for task in (m.dataset.task_categories or [])}
-    pool_ids = [int(catalog.ids[row]) for row in eligible]
-    datasets = {
-        d.id: d for d in session.scalars(sa.select(Dataset).where(Dataset.id.in_(pool_ids)))
-    }
     if tasks:
+        # Only the pool's task lists here (hundreds of rows); whole rows for the chosen few.
+        pool_ids = [int(catalog.ids[row]) for row in eligible]
+        pool_tasks = dict(
+            session.execute(
+                sa.select(Dataset.id, Dataset.task_categories).where(Dataset.id.in_(pool_ids))
+            ).all()
+        )
         eligible = [
-            row
-            for row in eligible
-            if set(datasets[int(catalog.ids[row])].task_categories or []) & tasks
+            row for row in eligible if set(pool_tasks.get(int(catalog.ids[row])) or []) & tasks
         ] or eligible
     eligible = eligible[:SUGGESTION_POOL]
     if not eligible:
@@ -743,6 +747,10 @@ def suggest(
     candidates = catalog.matrix[eligible]
     picked = mmr(candidates, relevance[eligible], vectors, count)
     chosen_vectors = candidates[picked]
+    chosen_ids = [int(catalog.ids[eligible[i]]) for i in picked]
+    datasets = {
+        d.id: d for d in session.scalars(sa.select(Dataset).where(Dataset.id.in_(chosen_ids)))
+    }
     reached = set(topic_ids or [])
     new_topics = (
         topics_for(session, topics, [int(catalog.ids[eligible[i]]) for i in picked], chosen_vectors)
