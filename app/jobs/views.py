@@ -15,13 +15,15 @@ from app.models import Job
 bp = Blueprint("jobs", __name__)
 
 TOPIC_MAP_PATH = "/topics"
-JOB_ID = re.compile(r"[1-9][0-9]{0,17}")
+JOB_ID = re.compile(r"[1-9][0-9]{0,9}")
+MAX_ID = 2**31 - 1  # the column is an INTEGER: PostgreSQL refuses a larger number outright
 
 
 @bp.get("/jobs/<job_id>")
 def show(job_id: str):
     # Checked here, not by an int converter: a number too big for the column is a 404 too.
-    job = db.session.get(Job, int(job_id)) if JOB_ID.fullmatch(job_id) else None
+    number = int(job_id) if JOB_ID.fullmatch(job_id) else 0
+    job = db.session.get(Job, number) if 0 < number <= MAX_ID else None
     if job is None:
         abort(404, "There is no job with this number.")
     if job.status == service.RUNNING and recover_stale(current_app._get_current_object()):

@@ -13,6 +13,8 @@ from tests.conftest import create_user
         "/combinations/99999999999999999999",
         "/combinations/99999999999999999999/manifest.json",
         "/combinations/2147483648/recipe.py",  # one past PostgreSQL's INTEGER
+        "/jobs/2147483648",
+        "/jobs/999999999999999999",
     ],
 )
 def test_an_id_too_large_for_the_database_is_not_found(client, auth, url):
