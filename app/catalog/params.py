@@ -68,7 +68,7 @@ def _whole_number(raw: str | None, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     raw = raw.strip()
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # "²".isdigit() too
         return None
     return int(raw)
 

@@ -126,7 +126,8 @@ def commits(repo_id: str):
     if dataset is None:
         return not_found(repo_id)
     raw_page = request.args.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 100_000 else 1
+    digits = raw_page.isascii() and raw_page.isdigit()  # "²".isdigit() too
+    page = int(raw_page) if digits and 0 < int(raw_page) < 100_000 else 1
     answer = detail.commits(db.session, hub_client(), repo_id, page - 1, cache_ttl())
     here = url_for("datasets.commits", repo_id=repo_id, page=page)
     if answer.value is None:

@@ -102,7 +102,8 @@ def mark_dataset_seen(repo_id: str):
 @login_required
 def timeline():
     raw_page = request.args.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 10_000 else 1
+    digits = raw_page.isascii() and raw_page.isdigit()  # "²".isdigit() too
+    page = int(raw_page) if digits and 0 < int(raw_page) < 10_000 else 1
     refresh_stale_for_viewer()
     # The token first: making one commits, which would expire the changes read for the page.
     atom_url = url_for(

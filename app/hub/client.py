@@ -503,7 +503,7 @@ class HubClient:
 def retry_after_seconds(response: requests.Response, default: float = 60.0) -> float:
     """Seconds to wait, from Retry-After or the `RateLimit: "api";r=0;t=N` header."""
     retry_after = response.headers.get("Retry-After", "")
-    if retry_after.strip().isdigit():
+    if retry_after.strip().isascii() and retry_after.strip().isdigit():
         return float(retry_after)
     match = RATELIMIT_RESET_RE.search(response.headers.get("RateLimit", ""))
     return float(match.group(1)) if match else default
@@ -592,7 +592,7 @@ def _whole(value: Any) -> int | None:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return int(value) if value and value.isascii() and value.isdigit() else None
 
 
 def _same_origin(a: str, b: str) -> bool:

@@ -79,3 +79,22 @@ def test_a_nul_character_in_a_form_is_refused_clearly(client, auth):
     )
     assert response.status_code == 400
     assert "NUL character" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/datasets?page=²", "/datasets?per_page=¹⁰⁰", "/facets/task?page=²"],
+)
+def test_a_page_number_in_superscript_digits_is_not_a_page_number(client, small_catalog, url):
+    """ "²".isdigit() is true but int("²") fails: it was a 500."""
+    response = client.get(url)
+    assert response.status_code in (200, 400)
+    assert "Internal" not in response.get_data(as_text=True)
+
+
+def test_the_history_and_the_feed_read_superscript_pages_as_page_one(client, auth, small_catalog):
+    create_user("ann@example.com")
+    auth.login("ann@example.com")
+    assert client.get("/feed?page=²").status_code == 200
+    # The test app's Hub is a dead port: the history answers 503 (the Hub is down), not 500.
+    assert client.get("/datasets/acme/movie-reviews/commits?page=²").status_code == 503
