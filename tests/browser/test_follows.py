@@ -291,6 +291,33 @@ def test_follow_and_unfollow_by_keyboard_alone(
     expect_not_followed(page, following_rows(page))
 
 
+def test_read_the_feed_and_mark_it_seen_by_keyboard_alone(
+    open_page: Callable[..., Page], live_server: str, with_changes: str
+) -> None:
+    """The journey after following: what changed, read and marked as seen, by keys alone."""
+    page = open_page()
+    keyboard = page.keyboard
+    page.goto("/auth/login?next=%2Ffollowing")  # typed into the address bar
+    tab_until(page, lambda e: e["id"] == "email")
+    keyboard.type(with_changes)
+    keyboard.press("Tab")
+    keyboard.type(PASSWORD)
+    keyboard.press("Enter")
+    arrive(page, url(live_server, "/following"))
+    expect(following_rows(page).locator(".badge-new")).to_have_text("1 new commit")
+    current = tab_until(page, lambda e: e["tag"] == "A" and e["text"] == "See what changed")
+    assert current["visible"], "the focused link to the feed shows no focus ring"
+    keyboard.press("Enter")
+    arrive(page, url(live_server, "/feed"))
+    expect(page.locator("#feed .badge")).to_have_count(2)
+    current = tab_until(page, lambda e: e["tag"] == "BUTTON" and e["text"] == "Mark all as seen")
+    assert current["visible"], "the focused Mark all as seen button shows no focus ring"
+    keyboard.press("Enter")
+    arrive(page, url(live_server, "/feed"))
+    expect(flash(page)).to_have_text(MARKED_SEEN)
+    expect(page.locator("#feed .badge")).to_have_count(0)
+
+
 # --- With JavaScript off -------------------------------------------------------------------------
 
 
