@@ -154,7 +154,7 @@ def main() -> None:
         print("\nEmbedding (best of rounds, length-sorted, batch 64):")
         for name in timings:
             print(f"  {name:17s} {best[name]:7.1f} s  {rate[name]:7.1f} texts/s")
-        ratio = agreement = None
+        ratio = None
         if "bare onnxruntime" in rate:
             ratio = rate["fastembed"] / rate["bare onnxruntime"]
             print(
