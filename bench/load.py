@@ -876,7 +876,7 @@ def loads_text(samples: list) -> str:
 def results_section(results: list[dict], command: str, started_at: datetime) -> str:
     parts = [
         RESULTS_START,
-        "## Load results",
+        "### Load results",
         "",
         f"Run on {started_at:%Y-%m-%d %H:%M} UTC. Machine: {machine()}.",
         "",
@@ -894,7 +894,7 @@ def results_section(results: list[dict], command: str, started_at: datetime) -> 
         )
         parts += [
             "",
-            f"### {title}",
+            f"#### {title}",
             "",
             f"{result['users']} users, {result['duration_s']:.0f} s, think time "
             f"{result['think_s'][0]:g}–{result['think_s'][1]:g} s; {result['datasets']:,} "
