@@ -44,8 +44,8 @@ BUDGETS = {
     "following": 7,
     "feed": 5,
     "combinations": 8,
-    "combination": 15,
-    "shared combination": 8,  # no user, no tray; the Hub is not asked (cached facts only)
+    "combination": 16,  # the suggestions read the pool's task lists, then the five chosen rows
+    "shared combination": 9,  # no user, no tray; the Hub is not asked (cached facts only)
     "topic map": 4,
     "topic": 4,
 }
