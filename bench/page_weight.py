@@ -222,13 +222,9 @@ def table(results: dict) -> str:
 
 
 def write_readme(section: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    start, end = text.find(START), text.find(END)
-    if start != -1 and end != -1:
-        text = text[:start] + section + text[end + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(text, encoding="utf-8")
+    from readme_section import replace_section  # bench/, the script's own folder
+
+    replace_section(README, START, END, section)
 
 
 def main() -> None:

@@ -596,13 +596,9 @@ def results_section(
 
 
 def write_readme(section: str) -> None:
-    text = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
-    start, end = text.find(RESULTS_START), text.find(RESULTS_END)
-    if start != -1 and end != -1:
-        text = text[:start] + section + text[end + len(RESULTS_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(text, encoding="utf-8")
+    from readme_section import replace_section  # bench/, the script's own folder
+
+    replace_section(README, RESULTS_START, RESULTS_END, section)
 
 
 # --------------------------------------------------------------------------------------------
