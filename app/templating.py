@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
+from typing import NamedTuple
 
-from flask import Flask
+from flask import Flask, current_app, url_for
 
 from app.catalog.vocabulary import FACETS, PER_PAGE_CHOICES, SORTS
 
@@ -177,6 +179,77 @@ def form_field_errors(form) -> list[tuple]:
     return [(field, field.errors[0]) for field in form if field.errors]
 
 
+class RowUrls(NamedTuple):
+    """Where one dataset row's link and two forms go."""
+
+    show: str
+    follow: str
+    select: str
+
+
+ROW_ENDPOINTS = ("datasets.show", "follows.set_following", "combinations.select_dataset")
+_PROBE = "probe"
+
+
+class DatasetUrls:
+    """url_for(endpoint, repo_id=...) for the row's three endpoints, at one quote per dataset.
+
+    Each of their rules is a fixed prefix then <path:repo_id>, so url_for's answer is that
+    prefix (built here once, by url_for itself) followed by the repo id as the path converter
+    quotes it. An endpoint whose URL is not of that shape (another rule, a default added by a
+    url_defaults hook) keeps calling url_for. tests/catalog/test_row_rendering.py holds the two
+    equal for awkward ids.
+    """
+
+    def __init__(self) -> None:
+        url_map = current_app.url_map
+        self._quote: Callable[[str], str] = url_map.converters["path"](url_map).to_url
+        self.prefixes: list[str | None] = [self._prefix(endpoint) for endpoint in ROW_ENDPOINTS]
+
+    @staticmethod
+    def _prefix(endpoint: str) -> str | None:
+        rules = list(current_app.url_map.iter_rules(endpoint))
+        if len(rules) != 1 or rules[0].arguments != {"repo_id"} or rules[0].defaults:
+            return None
+        if not rules[0].rule.endswith("/<path:repo_id>"):
+            return None
+        probe = url_for(endpoint, repo_id=_PROBE)
+        return probe[: -len(_PROBE)] if probe.endswith("/" + _PROBE) else None
+
+    def __call__(self, repo_id: str) -> RowUrls:
+        path = self._quote(repo_id)
+        return RowUrls(
+            *(
+                prefix + path if prefix is not None else url_for(endpoint, repo_id=repo_id)
+                for prefix, endpoint in zip(self.prefixes, ROW_ENDPOINTS, strict=True)
+            )
+        )
+
+
+class DatasetRows:
+    """What every dataset row of one page shares, worked out once for the page.
+
+    Made by the template (dataset_rows(...)) and handed to the row macro: the CSRF token is the
+    one csrf_token() returns for this request, the way back is the page's own URL.
+    """
+
+    def __init__(
+        self,
+        back: str,
+        csrf_token: str,
+        followed_ids: Collection[int],
+        selected_ids: Collection[int],
+        follower_counts: Mapping[int, int],
+    ) -> None:
+        self.back = back
+        self.csrf_token = csrf_token
+        self.followed_ids = followed_ids
+        self.selected_ids = selected_ids
+        self.follower_counts = follower_counts
+        self.urls = DatasetUrls()
+        self.now = datetime.now(UTC)  # "3 days ago" against one clock for the whole page
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters.update(
@@ -197,6 +270,7 @@ def init_app(app: Flask) -> None:
         PER_PAGE_CHOICES=PER_PAGE_CHOICES,
         HTMX_CONFIG=HTMX_CONFIG,
         facet_label=facet_label,
+        dataset_rows=DatasetRows,
     )
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

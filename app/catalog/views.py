@@ -24,34 +24,41 @@ class BrowseLinks:
 
     def __init__(self, query: SearchQuery) -> None:
         self.query = query
-        self._current: str | None = None
+        self._built: dict[tuple, str] = {}
 
-    def _url(self, **changes) -> str:
-        return url_for("catalog.browse", **query_string_args(self.query, **changes))
+    def _url(self, key: tuple, **changes) -> str:
+        # The templates ask for most links twice (href and hx-get): build each once per page.
+        url = self._built.get(key)
+        if url is None:
+            url = url_for("catalog.browse", **query_string_args(self.query, **changes))
+            self._built[key] = url
+        return url
 
     def page(self, number: int) -> str:
-        return self._url(page=number)
+        return self._url(("page", number), page=number)
 
     def without(self, facet: str, value: str) -> str:
         remaining = [v for v in self.query.filters.get(facet, ()) if v != value]
-        return self._url(page=1, **{facet: remaining})
+        return self._url(("without", facet, value), page=1, **{facet: remaining})
 
     def without_text(self) -> str:
         return self._url(
-            page=1, q="", sort=None if self.query.sort == "relevance" else self.query.sort
+            ("without_text",),
+            page=1,
+            q="",
+            sort=None if self.query.sort == "relevance" else self.query.sort,
         )
 
     def without_topic(self) -> str:
-        return self._url(page=1, topic=None)
+        return self._url(("without_topic",), page=1, topic=None)
 
     def clear_filters(self) -> str:
-        return self._url(page=1, topic=None, **{facet: [] for facet in self.query.filters})
+        return self._url(
+            ("clear_filters",), page=1, topic=None, **{facet: [] for facet in self.query.filters}
+        )
 
     def current(self) -> str:
-        # Every row's buttons come back here: build the URL once per page, not twice per row.
-        if self._current is None:
-            self._current = self._url()
-        return self._current
+        return self._url(("current",))
 
     def all_values(self, facet: str) -> str:
         return url_for("catalog.facet_values", facet=facet, **query_string_args(self.query, page=1))
