@@ -52,6 +52,9 @@ class Dataset(db.Model):
     created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     last_modified: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     gated: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The catalog version of the write that last inserted or changed the row (NULL before
+    # migration 0011): the search index reads only rows changed since its own version.
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     facets: Mapped[list[DatasetFacet]] = relationship(
         back_populates="dataset", cascade="all, delete-orphan", passive_deletes=True

@@ -315,19 +315,39 @@ SORTS = ("downloads", "likes", "trending", "updated", "created", "name")
 
 
 def time_index_rebuild(application) -> str:
-    """What the first searches after a catalog write pay: the in-memory facet index of the new
-    version (app.catalog.catalog_index), then each sort's order, read once per version."""
+    """What keeping the in-memory index (app.catalog.catalog_index) costs: reading the whole
+    catalog (once per process), bringing it up to date after a small write (what every process
+    does once after each catalog write), and each sort's order after that write."""
+    from sqlalchemy import select
+
     from app.catalog import catalog_index
+    from app.catalog.records import record_from_raw
     from app.catalog.search import clear_search_cache
+    from app.catalog.store import catalog_version, upsert_records
     from app.extensions import db
+    from app.models import Dataset
+
+    def write_downloads() -> None:
+        """A dataset page's refresh: one dataset's download count changes."""
+        repo_id, downloads = db.session.execute(
+            select(Dataset.repo_id, Dataset.downloads).order_by(Dataset.id).limit(1)
+        ).one()
+        upsert_records(db.session, [record_from_raw({"id": repo_id, "downloads": downloads + 1})])
+        db.session.commit()
+
+    def index_now() -> float:
+        began = time.perf_counter()
+        url = db.engine.url.render_as_string()
+        catalog_index.for_version(db.session, url, catalog_version(db.session))
+        return time.perf_counter() - began
 
     with application.app_context():
         catalog_index.clear()
-        began = time.perf_counter()
-        catalog_index.build(db.session)
-        build = time.perf_counter() - began
+        full = index_now()
+        write_downloads()
+        patch = index_now()
+        write_downloads()
         db.session.remove()
-    catalog_index.clear()
     clear_search_cache()
     client = application.test_client()
     firsts = []
@@ -336,8 +356,9 @@ def time_index_rebuild(application) -> str:
         client.get(f"/datasets?sort={sort}", headers=FRAGMENT_HEADERS).get_data()
         firsts.append(f"{sort} {ms(time.perf_counter() - began)}")
     return (
-        f"index built in {ms(build)} ms; first request per sort after a write (the first also "
-        f"builds the index, each reads its order): {', '.join(firsts)} ms"
+        f"index read whole in {ms(full)} ms, brought up to date after a one-dataset write in "
+        f"{ms(patch)} ms; first request per sort after a write (the first also brings the index "
+        f"up to date, each computes its order): {', '.join(firsts)} ms"
     )
 
 

@@ -7,13 +7,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain
 
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
     Select,
-    case,
-    cast,
     column,
     func,
     literal,
@@ -30,6 +29,7 @@ from app.catalog import catalog_index
 from app.catalog.store import catalog_version
 from app.catalog.textquery import Term, fts5_match_expression, parse_text_query
 from app.catalog.vocabulary import DEFAULT_PER_PAGE, FACETS, SIZE_ORDER
+from app.database import fetch_rows
 from app.models import Dataset, DatasetFacet, DatasetTopic, Topic, TopicModelVersion
 
 FACET_VALUES_SHOWN = 12
@@ -146,6 +146,30 @@ def all_facet_values(session: Session, query: SearchQuery, facet: str) -> list[F
     return _facet_values(facet, query.filters.get(facet, ()), counted[facet], None)
 
 
+def warm_index(app) -> threading.Thread:
+    """Read the catalog's search index in a background thread (a new worker's first search
+    would otherwise wait for it). Failures are logged: the first search then reads it."""
+
+    def read() -> None:
+        from app.extensions import db
+
+        with app.app_context():
+            try:
+                catalog_index.for_version(
+                    db.session,
+                    db.engine.url.render_as_string(),
+                    catalog_version(db.session),
+                )
+            except Exception:
+                app.logger.exception("could not read the search index in advance")
+            finally:
+                db.session.remove()
+
+    thread = threading.Thread(target=read, name="search-index-warm", daemon=True)
+    thread.start()
+    return thread
+
+
 # --------------------------------------------------------------------------------------------
 # Counts and pages, kept per catalog version.
 #
@@ -251,12 +275,10 @@ class _Counter:
     def __init__(self, session: Session, terms: list[Term]) -> None:
         self.session = session
         self.terms = terms
-        self.postgresql = _is_postgresql(session)
-        self.text_condition = _text_condition(session, terms)
-        version = catalog_version(session)  # before any data is read
+        self.version = catalog_version(session)  # before any data is read
         # No version (no catalog write since the table was made or emptied): keep nothing.
-        url = session.get_bind().url.render_as_string()
-        self.scope = None if version is None else (url, str(version))
+        self.database = session.get_bind().url.render_as_string()
+        self.scope = None if self.version is None else (self.database, str(self.version))
         self._request: dict[Hashable, object] = {}  # within the request, kept in any case
         self._index: catalog_index.CatalogIndex | None = None
         self._masks: dict[FilterKey, np.ndarray] = {}
@@ -264,7 +286,7 @@ class _Counter:
     @property
     def index(self) -> catalog_index.CatalogIndex:
         if self._index is None:
-            self._index = catalog_index.for_version(self.session, self.scope)
+            self._index = catalog_index.for_version(self.session, self.database, self.version)
         return self._index
 
     def _get(self, *key: Hashable) -> object | None:
@@ -291,8 +313,10 @@ class _Counter:
             else:
                 narrowed = self.index.mask_of_values(facet, values)
             mask = self._mask(filter_key[:-1], text) & narrowed
-        elif text and self.text_condition is not None:
-            mask = self.index.mask_of_ids(self.session.scalars(_text_ids(self.session, self.terms)))
+        elif text and self.terms:
+            matches = fetch_rows(self.session, _text_ids(self.session, self.terms))
+            ids = np.fromiter(chain.from_iterable(matches), dtype=np.int64, count=len(matches))
+            mask = self.index.mask_of_ids(ids)
         else:
             mask = np.ones(len(self.index), dtype=bool)
         self._masks[key] = mask
@@ -330,23 +354,12 @@ class _Counter:
         key = ("page", filter_key, sort, exact, query.page, query.per_page)
         ids = self._get(*key)
         offset = (query.page - 1) * query.per_page
-        if ids is None and sort == "relevance":
-            # Ranked by the database's text rank: the matches ranked in SQL, filters included.
-            # SQLite's relevance order joins the FTS table with its own match: no second match.
-            conditions = [_facet_condition(facet, values) for facet, values in filter_key]
-            if self.postgresql:
-                conditions.append(self.text_condition)
-            statement = select(Dataset.id).where(*conditions)
-            statement = _order(self.session, statement, query, self.terms)
-            ids = tuple(self.session.scalars(statement.limit(query.per_page).offset(offset)))
-        elif ids is None:
-            # Any other order is the catalog's, read once per version: the page is its first
-            # matches from the offset.
-            def read_order():
-                return self.session.scalars(_order(self.session, select(Dataset.id), query, []))
-
+        if ids is None:
             mask = self._mask(filter_key)
-            ids = self.index.page(mask, sort, read_order, offset, query.per_page)
+            if sort == "relevance":
+                ids = self.index.relevance_page(mask, self.terms, exact, offset, query.per_page)
+            else:
+                ids = self.index.page(mask, sort, offset, query.per_page)
         self._put(ids, *key)
         if not ids:
             return []
@@ -401,16 +414,6 @@ def _facet_condition(facet: str, values: tuple[str, ...]) -> ColumnElement[bool]
     )
 
 
-def _text_condition(session: Session, terms: list[Term]) -> ColumnElement[bool] | None:
-    if not terms:
-        return None
-    if _is_postgresql(session):
-        return PG_SEARCH_VECTOR.op("@@")(_pg_tsquery(terms))
-    return Dataset.id.in_(
-        select(fts_table.c.rowid).where(FTS_TABLE_COLUMN.op("MATCH")(fts5_match_expression(terms)))
-    )
-
-
 def _pg_tsquery(terms: list[Term]) -> ColumnElement:
     """Build the tsquery from functions and bound values, never from user syntax."""
     parts: list[ColumnElement] = []
@@ -426,40 +429,6 @@ def _pg_tsquery(terms: list[Term]) -> ColumnElement:
     for part in parts[1:]:
         combined = combined.op("&&")(part)
     return combined
-
-
-def _order(session: Session, statement: Select, query: SearchQuery, terms: list[Term]) -> Select:
-    nulls_last = {
-        "downloads": Dataset.downloads,
-        "likes": Dataset.likes,
-        "trending": Dataset.trending_score,
-        "updated": Dataset.last_modified,
-        "created": Dataset.created_at,
-    }
-    sort = query.effective_sort
-    if sort == "name":
-        return statement.order_by(func.lower(Dataset.repo_id), Dataset.id)
-    if sort in nulls_last:
-        return statement.order_by(
-            nulls_last[sort].desc().nulls_last(), Dataset.downloads.desc().nulls_last(), Dataset.id
-        )
-    # Relevance: an exact name match first, then text rank lifted a little by popularity.
-    text = query.text.strip().lower()
-    exact = case(
-        (func.lower(Dataset.repo_id) == text, 0),
-        (func.lower(Dataset.repo_id).endswith("/" + text), 0),
-        else_=1,
-    )
-    popularity = 1.0 + 0.1 * func.length(cast(func.coalesce(Dataset.downloads, 0), SAString))
-    if _is_postgresql(session):
-        rank = func.ts_rank_cd(PG_SEARCH_VECTOR, _pg_tsquery(terms), 1) * popularity
-        return statement.order_by(exact, rank.desc(), Dataset.id)
-    # bm25() is negative, more negative is better; weights: repo id, name, keywords, description.
-    statement = statement.join(fts_table, fts_table.c.rowid == Dataset.id).where(
-        FTS_TABLE_COLUMN.op("MATCH")(fts5_match_expression(terms))
-    )
-    rank = func.bm25(FTS_TABLE_COLUMN, 10.0, 10.0, 4.0, 1.0) * popularity
-    return statement.order_by(exact, rank, Dataset.id)
 
 
 def _facet_values(

@@ -15,7 +15,10 @@ from app.models import Dataset, DatasetAlias, DatasetFacet, SyncState
 
 # The catalog's version: the `finished_at` of this `sync_state` row is the moment of the last
 # write that changed what search finds or counts, strictly increasing. Search keeps counts and
-# result pages per version (app.catalog.search), so every such write must bump it.
+# result pages per version (app.catalog.search), so every such write must bump it, and stamp the
+# rows it changed with the new version in `datasets.changed_at` (upsert_records and mark_changed
+# do both): the in-memory search index (app.catalog.catalog_index) reads only rows changed since
+# its own version.
 CATALOG_VERSION = "catalog-version"
 
 # Columns where an incoming "unknown" (None, "" or []) keeps what the mirror already knows:
@@ -75,6 +78,11 @@ def upsert_records(session: Session, records: Sequence[DatasetRecord]) -> Upsert
         updates.append({**after, "id": match.dataset_id})
         written.append((_with_values(record, after), match))
 
+    if inserts or updates:  # aliases alone change nothing that search finds or counts
+        # Stamped with the new version: the search index reads only rows changed since its own.
+        version = bump_catalog_version(session)
+        for values in (*inserts, *updates):
+            values["changed_at"] = version
     if updates:
         session.execute(update(Dataset), updates)
         changed_ids = [u["id"] for u in updates]
@@ -96,8 +104,6 @@ def upsert_records(session: Session, records: Sequence[DatasetRecord]) -> Upsert
     if facet_rows:
         session.execute(insert(DatasetFacet), facet_rows)
     _add_aliases(session, alias_rows)
-    if inserts or updates:  # aliases alone change nothing that search finds or counts
-        bump_catalog_version(session)
     return UpsertCounts(inserted=len(inserts), updated=len(updates), unchanged=unchanged)
 
 
@@ -186,7 +192,21 @@ def _add_aliases(session: Session, rows: list[dict]) -> None:
         session.execute(insert(DatasetAlias), fresh)
 
 
-def bump_catalog_version(session: Session) -> None:
+def mark_changed(session: Session, dataset_ids: Sequence[int]) -> None:
+    """After changing datasets' rows by hand (not through upsert_records): a new catalog version,
+    and the rows stamped with it so the search index reads them again."""
+    if not dataset_ids:
+        return
+    version = bump_catalog_version(session)
+    session.execute(
+        update(Dataset)
+        .where(Dataset.id.in_(dataset_ids))
+        .values(changed_at=version)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def bump_catalog_version(session: Session) -> datetime:
     """Mark the catalog as changed, in the caller's transaction (readers see both or neither).
 
     The new version is the current time, or one microsecond past the stored one if that is not
@@ -208,6 +228,7 @@ def bump_catalog_version(session: Session) -> None:
         .values(finished_at=version)
         .execution_options(synchronize_session=False)
     )
+    return version
 
 
 def catalog_version(session: Session) -> datetime | None:

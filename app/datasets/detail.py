@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.catalog.search import SearchQuery, search
-from app.catalog.store import upsert_records
+from app.catalog.store import mark_changed, upsert_records
 from app.datasets.card import summary_from_card
 from app.hub.cache import Cached, cached_fetch
 from app.hub.client import HubClient
@@ -59,6 +59,8 @@ def card(session: Session, client: HubClient, repo_id: str, ttl: timedelta) -> C
         dataset = session.scalar(select(Dataset).where(Dataset.repo_id == repo_id))
         if text and dataset is not None and not dataset.description:
             dataset.description = summary_from_card(text)
+            session.flush()
+            mark_changed(session, [dataset.id])  # search finds it by these words now
         return {"text": text}
 
     return cached_fetch(session, f"card:{repo_id}", ttl, fetch)
