@@ -426,7 +426,7 @@ class CatalogIndex:
             return build(session, version)
         read = _read(session, changed.tolist()) if len(changed) else _Read.empty()
         positions = np.searchsorted(self.ids, read.ids).clip(0, max(len(self.ids) - 1, 0))
-        known = (self.ids[positions] == read.ids) if len(self.ids) else np.zeros(0, bool)
+        known = self.ids[positions] == read.ids if len(self.ids) else np.zeros(len(read.ids), bool)
         new_ids = read.ids[~known]
         total = session.scalar(select(func.count()).select_from(Dataset))
         if (len(new_ids) and len(self.ids) and new_ids[0] < self.ids[-1]) or (

@@ -7,7 +7,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import chain
 
 import numpy as np
 from sqlalchemy import (
@@ -314,9 +313,7 @@ class _Counter:
                 narrowed = self.index.mask_of_values(facet, values)
             mask = self._mask(filter_key[:-1], text) & narrowed
         elif text and self.terms:
-            matches = fetch_rows(self.session, _text_ids(self.session, self.terms))
-            ids = np.fromiter(chain.from_iterable(matches), dtype=np.int64, count=len(matches))
-            mask = self.index.mask_of_ids(ids)
+            mask = self.index.mask_of_ids(_text_matches(self.session, self.terms))
         else:
             mask = np.ones(len(self.index), dtype=bool)
         self._masks[key] = mask
@@ -368,13 +365,16 @@ class _Counter:
         return [by_id[i] for i in ids if i in by_id]
 
 
-def _text_ids(session: Session, terms: list[Term]) -> Select:
-    """The ids of the datasets whose text matches."""
+def _text_matches(session: Session, terms: list[Term]) -> np.ndarray:
+    """The ids of the datasets whose text matches, aggregated in the database: one value
+    instead of a row per match (75,000 rows cost SQLite twice the time of one list of them)."""
     if _is_postgresql(session):
-        return select(Dataset.id).where(PG_SEARCH_VECTOR.op("@@")(_pg_tsquery(terms)))
-    return select(fts_table.c.rowid).where(
-        FTS_TABLE_COLUMN.op("MATCH")(fts5_match_expression(terms))
-    )
+        matching = PG_SEARCH_VECTOR.op("@@")(_pg_tsquery(terms))
+        [(ids,)] = fetch_rows(session, select(func.array_agg(Dataset.id)).where(matching))
+        return np.array(ids or [], dtype=np.int64)
+    matching = FTS_TABLE_COLUMN.op("MATCH")(fts5_match_expression(terms))
+    [(ids,)] = fetch_rows(session, select(func.group_concat(fts_table.c.rowid)).where(matching))
+    return np.fromstring(ids, dtype=np.int64, sep=",") if ids else np.zeros(0, dtype=np.int64)
 
 
 def _trim(values: list[FacetValue], limit: int) -> list[FacetValue]:
