@@ -127,6 +127,15 @@ def test_odd_front_matter_never_fails(card):
     assert "body" in body or body in ("---\nno end", "plain")
 
 
+def test_a_card_shown_again_is_not_rendered_again():
+    card = "---\nlicense: mit\n---\n# Again\n"
+    first = render_card(card, BASE)
+    assert render_card(card, BASE) is first
+    assert render_card(card, BASE + "other/") is not first  # links depend on the base
+    with pytest.raises(AttributeError):
+        first.truncated = True  # shared between requests: read-only
+
+
 def test_a_huge_card_is_cut_and_says_so():
     rendered = render_card("word " * 100_000, BASE)
     assert rendered.truncated
