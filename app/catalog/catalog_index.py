@@ -31,8 +31,10 @@ match ranks as if that word were absent.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+import time
 import unicodedata
 from array import array
 from bisect import bisect_left, insort
@@ -48,6 +50,8 @@ from sqlalchemy.orm import Session
 from app.catalog.textquery import WORD_RE, Term
 from app.database import fetch_rows
 from app.models import Dataset, DatasetFacet
+
+log = logging.getLogger(__name__)
 
 TEXT_WEIGHTS = (10.0, 10.0, 4.0, 1.0)  # repo id, pretty name, keywords, description
 BM25_K1 = 1.2
@@ -254,8 +258,10 @@ class CatalogIndex:
         lengths: np.ndarray,
         facets: RowMatrix,
         words: RowMatrix,
+        patched: bool = False,
     ) -> None:
         self.version = version
+        self.patched_in = patched  # made from an older copy, not read whole
         self.ids = ids
         self.names = names  # lower-cased repo ids
         self.sort_values = sort_values  # one column per SORT_KEYS, NaN where unknown
@@ -452,7 +458,15 @@ class CatalogIndex:
         words = self.words.patched(
             at, at[read.word_rows], read.word_columns, read.word_values, (rows, len(_WORDS))
         )
-        return CatalogIndex(version, ids, names, sort_values, lengths, facets, words)
+        copy = CatalogIndex(version, ids, names, sort_values, lengths, facets, words, True)
+        if not len(new_ids) and all(
+            self.names[position] == name
+            for position, name in zip(at.tolist(), read.names, strict=True)
+        ):  # no dataset renamed or added (a refreshed count, a new licence): names carry over
+            copy._by_name = self._by_name
+            if "name" in self._orders:
+                copy._orders["name"] = self._orders["name"]
+        return copy
 
 
 # Shared by every copy in the process (append-only).
@@ -564,13 +578,19 @@ def for_version(session: Session, database: Hashable, version: datetime | None) 
         lock = _locks.setdefault(database, threading.Lock())
     with lock:  # one reader per process brings the copy up to date; the others wait for it
         index = _newest.get(database)
-        if index is None:
-            index = build(session, version)
-        elif index.version < version:
-            index = index.patched(session, version)
-        else:
+        if index is not None and index.version >= version:
             return index
+        began = time.perf_counter()
+        older = index
+        index = build(session, version) if older is None else older.patched(session, version)
         _newest[database] = index
+    log.info(
+        "search index %s at version %s: %d datasets in %.0f ms",
+        "patched" if index.patched_in else "read whole",
+        version.isoformat(),
+        len(index),
+        (time.perf_counter() - began) * 1000,
+    )
     return index
 
 

@@ -22,6 +22,7 @@ QUERIES = [
     {},
     {"text": "speech", "sort": "relevance"},
     {"text": "reviews", "sort": "relevance"},
+    {"text": "squad", "sort": "relevance"},  # an exact name first
     {"text": "data", "sort": "relevance", "per_page": 50},
     {"text": "dat", "sort": "relevance", "per_page": 50},
     {"text": '"speech recognition"', "sort": "relevance"},
@@ -92,6 +93,16 @@ def test_a_write_is_patched_in_and_answers_as_a_whole_read():
     speech = search(db.session, SearchQuery(text="speech data", sort="relevance"))
     assert "newcomer/speech-data" in [d.repo_id for d in speech.datasets]
     assert "squad" in [d.repo_id for d in speech.datasets]
+
+
+def test_a_renamed_dataset_is_found_and_sorted_by_its_new_name():
+    answers()
+    search(db.session, SearchQuery(sort="name", per_page=100))  # the name order, then a rename
+    write({"id": "aaa/squad-renamed", "aliases": ["squad"]})
+    by_name = search(db.session, SearchQuery(sort="name", per_page=100))
+    assert by_name.datasets[0].repo_id == "aaa/squad-renamed"
+    assert kept_copy().patched_in
+    assert answers() == answers_of_a_whole_read()
 
 
 def test_many_small_writes_fold_into_the_base_and_still_agree(monkeypatch):
