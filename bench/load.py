@@ -616,7 +616,10 @@ def generate(plan_path: Path, out_path: Path) -> None:
             if client is not self.client:  # locust's client records itself
                 samples[key].append(elapsed)
             statuses[key][str(response.status_code)] += 1
-            if response.status_code not in ok:
+            if response.status_code == 0:  # locust's answer to a connection error: say which
+                error = getattr(response, "error", None)
+                failures[key][f"no answer: {type(error).__name__}: {str(error)[:160]}"] += 1
+            elif response.status_code not in ok:
                 failures[key][f"status {response.status_code}"] += 1
             elif "Traceback (most recent call last)" in response.text:
                 failures[key]["traceback in the body"] += 1

@@ -29,7 +29,7 @@ from app.catalog.store import catalog_version
 from app.catalog.textquery import Term, fts5_match_expression, parse_text_query
 from app.catalog.vocabulary import DEFAULT_PER_PAGE, FACETS, SIZE_ORDER
 from app.database import fetch_rows
-from app.models import Dataset, DatasetFacet, DatasetTopic, Topic, TopicModelVersion
+from app.models import Dataset, DatasetTopic, Topic, TopicModelVersion
 
 FACET_VALUES_SHOWN = 12
 TOPIC = "topic"  # the topic filter's name in filter keys (not a facet: nothing counts it)
@@ -401,17 +401,6 @@ def _drop_unknown_filter_values(
 
 def _topic_members(topic_id: int) -> Select:
     return select(DatasetTopic.dataset_id).where(DatasetTopic.topic_id == topic_id)
-
-
-def _facet_condition(facet: str, values: tuple[str, ...]) -> ColumnElement[bool]:
-    """Values of one facet are alternatives (OR); different facets narrow each other (AND)."""
-    if facet == TOPIC:
-        return Dataset.id.in_(_topic_members(int(values[0])))
-    return Dataset.id.in_(
-        select(DatasetFacet.dataset_id).where(
-            DatasetFacet.facet == facet, DatasetFacet.value.in_(values)
-        )
-    )
 
 
 def _pg_tsquery(terms: list[Term]) -> ColumnElement:
