@@ -314,7 +314,7 @@ def after_import(application, database: str) -> float:
 SORTS = ("downloads", "likes", "trending", "updated", "created", "name")
 
 
-def time_index_rebuild(application) -> str:
+def time_index_upkeep(application) -> str:
     """What keeping the in-memory index (app.catalog.catalog_index) costs: reading the whole
     catalog (once per process), bringing it up to date after a small write (what every process
     does once after each catalog write), and each sort's order after that write."""
@@ -732,7 +732,7 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                 note += f", then ANALYZE {maintenance:.1f} s"
             print(f"  import to {count:,} datasets: {note}")
             loaded = count
-            note += f"; {time_index_rebuild(application)}"
+            note += f"; {time_index_upkeep(application)}"
             print(f"  {note}")
             for hits in ("first", "repeat"):
                 began = time.perf_counter()

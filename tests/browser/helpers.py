@@ -87,3 +87,22 @@ def reset_limits(app: Flask) -> None:
 
     limiter.reset()
     app.extensions[EXTENSION_KEY].reset()
+
+
+def sign_in_by_keyboard(page: Page, email: str, next_path: str) -> None:
+    """Open the sign-in page as if typed into the address bar, then sign in with keys alone:
+    Tab to the email field, type it, Tab, type the tests' PASSWORD, Enter."""
+    from urllib.parse import quote
+
+    from tests.conftest import PASSWORD
+
+    page.goto(f"/auth/login?next={quote(next_path, safe='')}")
+    press_until(page, lambda e: e["id"] == "email", _focused_id)
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+
+
+def _focused_id(page: Page) -> dict:
+    return {"id": page.evaluate("() => document.activeElement.id")}

@@ -34,6 +34,7 @@ from tests.browser.helpers import (
     press_until,
     reset_limits,
     sign_in,
+    sign_in_by_keyboard,
     tolerate_aborts_from_navigation,
 )
 
@@ -297,12 +298,7 @@ def test_combine_five_results_change_the_mix_and_export_by_keyboard_alone(
     page = open_page()
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     keyboard = page.keyboard
-    page.goto("/auth/login?next=%2Fdatasets")  # typed into the address bar
-    tab_until(page, lambda e: e["id"] == "email")
-    keyboard.type(email)
-    keyboard.press("Tab")
-    keyboard.type(PASSWORD)
-    keyboard.press("Enter")
+    sign_in_by_keyboard(page, email, "/datasets")
     arrive(page, url(live_server, "/datasets"))
     expect(titles(page).first).to_have_text("squad")
     expect(tray(page).locator("details")).to_have_count(0)  # nothing selected yet

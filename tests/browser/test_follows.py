@@ -34,6 +34,7 @@ from tests.browser.helpers import (
     press_until,
     reset_limits,
     sign_in,
+    sign_in_by_keyboard,
     tolerate_aborts_from_navigation,
 )
 from tests.fakehub import FakeHub
@@ -243,12 +244,7 @@ def test_follow_and_unfollow_by_keyboard_alone(
     email = make_account("keys")
     page = open_page()
     keyboard = page.keyboard
-    page.goto("/auth/login?next=%2Fdatasets")  # typed into the address bar
-    tab_until(page, lambda e: e["id"] == "email")
-    keyboard.type(email)
-    keyboard.press("Tab")
-    keyboard.type(PASSWORD)
-    keyboard.press("Enter")
+    sign_in_by_keyboard(page, email, "/datasets")
     arrive(page, url(live_server, "/datasets"))
     expect(following_link(page)).to_have_text("Following (0)")
 
@@ -297,12 +293,7 @@ def test_read_the_feed_and_mark_it_seen_by_keyboard_alone(
     """The journey after following: what changed, read and marked as seen, by keys alone."""
     page = open_page()
     keyboard = page.keyboard
-    page.goto("/auth/login?next=%2Ffollowing")  # typed into the address bar
-    tab_until(page, lambda e: e["id"] == "email")
-    keyboard.type(with_changes)
-    keyboard.press("Tab")
-    keyboard.type(PASSWORD)
-    keyboard.press("Enter")
+    sign_in_by_keyboard(page, with_changes, "/following")
     arrive(page, url(live_server, "/following"))
     expect(following_rows(page).locator(".badge-new")).to_have_text("1 new commit")
     current = tab_until(page, lambda e: e["tag"] == "A" and e["text"] == "See what changed")
