@@ -37,7 +37,7 @@ TOPIC = "topic"  # the topic filter's name in filter keys (not a facet: nothing 
 # SQLite's external-content FTS5 table (see the first migration); rowid is datasets.id.
 fts_table = table("datasets_fts", column("rowid"))
 FTS_TABLE_COLUMN = literal_column("datasets_fts")
-PG_SEARCH_VECTOR = literal_column("datasets.search_vector")
+PG_SEARCH_VECTOR = catalog_index.PG_SEARCH_VECTOR
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ class _Counter:
                 narrowed = self.index.mask_of_values(facet, values)
             mask = self._mask(filter_key[:-1], text) & narrowed
         elif text and self.terms:
-            mask = self.index.mask_of_ids(_text_matches(self.session, self.terms))
+            mask = _text_mask(self.session, self.index, self.terms)
         else:
             mask = np.ones(len(self.index), dtype=bool)
         self._masks[key] = mask
@@ -363,6 +363,40 @@ class _Counter:
         rows = self.session.scalars(select(Dataset).where(Dataset.id.in_(ids)))
         by_id = {dataset.id: dataset for dataset in rows}
         return [by_id[i] for i in ids if i in by_id]
+
+
+def _text_mask(
+    session: Session, index: catalog_index.CatalogIndex, terms: list[Term]
+) -> np.ndarray:
+    """The datasets whose text matches the terms.
+
+    PostgreSQL: the query's words become lexemes in PostgreSQL (one round trip), then the
+    index's copy of every dataset's lexemes answers as `@@` would. Phrases need positions, and a
+    prefix PostgreSQL splits into several lexemes becomes a phrase of prefixes in to_tsquery:
+    those are matched in SQL, as is everything on SQLite (FTS5 answers quickly)."""
+    if _is_postgresql(session) and not any(term.phrase for term in terms):
+        lexemes = list(zip(_pg_lexemes(session, terms), (t.prefix for t in terms), strict=True))
+        if not any(prefix and len(found) > 1 for found, prefix in lexemes):
+            return index.lexeme_mask(lexemes)
+    return index.mask_of_ids(_text_matches(session, terms))
+
+
+def _pg_lexemes(session: Session, terms: list[Term]) -> list[tuple[str, ...]]:
+    """Each term's words as the english configuration turns them into lexemes, as
+    plainto_tsquery and to_tsquery do (the configuration's dictionaries give a token at most one
+    lexeme); none for a stop word."""
+    [row] = fetch_rows(
+        session,
+        select(
+            *(
+                func.tsvector_to_array(
+                    func.to_tsvector("english", literal(" ".join(term.words), SAString))
+                )
+                for term in terms
+            )
+        ),
+    )
+    return [tuple(found or ()) for found in row]
 
 
 def _text_matches(session: Session, terms: list[Term]) -> np.ndarray:

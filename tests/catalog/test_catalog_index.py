@@ -17,6 +17,7 @@ from app.catalog.store import bump_catalog_version, catalog_version, mark_change
 from app.catalog.textquery import WORD_RE, parse_text_query
 from app.extensions import db
 from app.models import Dataset, DatasetFacet
+from tests.catalog.matching import asked_sql, catalog_words, matching_agrees_with_sql
 
 QUERIES = [
     {},
@@ -199,6 +200,41 @@ def test_a_prefix_counts_every_word_it_starts():
         sa.select(Dataset.id).where(Dataset.repo_id == "acme/handwritten-digits")
     )
     assert frequency[index.mask_of_ids([writing])][0] > 0
+
+
+def postgresql_only() -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the lexemes of search_vector are kept on PostgreSQL only")
+
+
+def test_postgresql_matches_in_memory_exactly_as_its_text_search_does(monkeypatch):
+    """Every word of the catalog, whole and as it is typed, alone and beside stop words: the
+    index's copy of the lexemes finds the datasets `@@` finds, no more and no fewer."""
+    postgresql_only()
+    words = sorted(catalog_words())
+    assert len(words) > 100
+    texts = [word + " " for word in words]  # whole words
+    texts += sorted({word[:size] for word in words for size in (2, 3, 4, 6) if len(word) > size})
+    texts += ["the", "the ", "of and ", "the speech", "speech the ", "speech recog", "speeches "]
+    texts += ["data sets ", "dat", "reviews movie", "Ünïcode naïve", "2023 ", "v2 ", "zz"]
+    matching_agrees_with_sql(texts)
+    # Words and prefixes in memory; a phrase needs positions, so SQL.
+    texts = ["speech data ", "speech recog", "the", '"speech recognition"']
+    assert asked_sql(monkeypatch, texts) == ['"speech recognition"']
+
+
+def test_postgresql_matching_follows_every_kind_of_write():
+    postgresql_only()
+    answers()
+    write(
+        {"id": "newcomer/okapi-counts", "description": "Okapi sightings along rivers."},
+        {"id": "squad", "description": "Quokka photographs, nothing about questions."},
+    )
+    matching_agrees_with_sql(["okapi ", "quokka ", "question ", "encyclopedia ", "quok", "crowd"])
+    found = search(db.session, SearchQuery(text="quokka"))
+    assert [d.repo_id for d in found.datasets] == ["squad"]
+    assert search(db.session, SearchQuery(text="crowdworkers encyclopedia")).total == 0  # old
+    assert kept_copy().patched_in
 
 
 def test_a_new_worker_reads_the_index_before_its_first_search(app):
