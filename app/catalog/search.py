@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -29,6 +28,7 @@ from app.catalog.store import catalog_version
 from app.catalog.textquery import Term, fts5_match_expression, parse_text_query
 from app.catalog.vocabulary import DEFAULT_PER_PAGE, FACETS, SIZE_ORDER
 from app.database import fetch_rows
+from app.lru import WeightedLRU
 from app.models import Dataset, DatasetTopic, Topic, TopicModelVersion
 
 FACET_VALUES_SHOWN = 12
@@ -186,40 +186,12 @@ CACHE_ITEMS = 200_000
 FilterKey = tuple[tuple[str, tuple[str, ...]], ...]
 
 
-class _LRU:
-    """Least recently used entries go first once their items add up to more than `size`."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.items = 0
-        self._entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> object | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
-
-    def put(self, key: Hashable, value: object) -> None:
-        weight = len(value) + 1 if isinstance(value, list | tuple | frozenset) else 1
-        with self._lock:
-            old = self._entries.pop(key, None)
-            self.items += weight - (old[1] if old else 0)
-            self._entries[key] = (value, weight)
-            while self.items > self.size and self._entries:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self.items -= dropped
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self.items = 0
+def _items(key: Hashable, value: object) -> int:
+    """A kept value's size in items: a total counts 1, ids or facet values 1 each."""
+    return len(value) + 1 if isinstance(value, list | tuple | frozenset) else 1
 
 
-_cache = _LRU(CACHE_ITEMS)
+_cache = WeightedLRU(CACHE_ITEMS, _items)
 
 
 def clear_search_cache() -> None:

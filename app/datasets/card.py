@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -11,6 +11,8 @@ import nh3
 import yaml
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
+
+from app.lru import WeightedLRU
 
 MAX_CARD_CHARS = 200_000
 ALLOWED_TAGS = {
@@ -30,8 +32,11 @@ SAFE_SCHEMES = {"http", "https", "mailto"}
 # universal_dependencies: 200,000+ characters of configs) parses in tens of milliseconds
 # instead of half a second, time in which the pure-Python loader holds the worker's GIL.
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Rendered cards kept per process, by their text: a card changes far less often than it is shown.
-CARDS_KEPT = 32
+# Rendered cards kept per process, by their text and base URL, up to this many characters of
+# text and HTML together (about 16 MB): a card changes far less often than it is shown, and a
+# large one (OSCAR, bigbench) takes 0.1-0.3 s to render. Counted in characters, not cards,
+# so that a few 200,000-character cards cannot crowd out hundreds of ordinary ones.
+CARD_CHARS_KEPT = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -95,11 +100,26 @@ def _absolute(href: str, base_url: str) -> str:
     return urljoin(base_url, href)
 
 
-@lru_cache(maxsize=CARDS_KEPT)
+def _card_chars(key: Hashable, card: object) -> int:
+    return len(key[0]) + len(card.html)
+
+
+_rendered = WeightedLRU(CARD_CHARS_KEPT, _card_chars)
+
+
 def render_card(text: str, base_url: str) -> RenderedCard:
     """Markdown to safe HTML: no script, handlers, javascript: URLs, images or hx-* attributes.
 
     Kept per (text, base URL): the result is frozen, and its metadata is only read."""
+    key = (text, base_url)
+    card = _rendered.get(key)
+    if card is None:
+        card = _render(text, base_url)
+        _rendered.put(key, card)
+    return card
+
+
+def _render(text: str, base_url: str) -> RenderedCard:
     truncated = len(text) > MAX_CARD_CHARS
     metadata, body = split_front_matter(text[:MAX_CARD_CHARS])
     html = _markdown(base_url).render(body)

@@ -136,6 +136,14 @@ def test_a_card_shown_again_is_not_rendered_again():
         first.truncated = True  # shared between requests: read-only
 
 
+def test_hundreds_of_cards_stay_rendered_and_large_ones_do_not_crowd_them_out():
+    ordinary = [f"# Card {n}\n\n" + "Some words about the data. " * 40 for n in range(300)]
+    kept = [render_card(card, BASE) for card in ordinary]
+    for _ in range(3):  # a few very large cards shown in between
+        render_card("# Big\n\n" + "x " * 99_000 + str(_), BASE)
+    assert all(render_card(card, BASE) is first for card, first in zip(ordinary, kept, strict=True))
+
+
 def test_a_huge_card_is_cut_and_says_so():
     rendered = render_card("word " * 100_000, BASE)
     assert rendered.truncated
