@@ -42,7 +42,7 @@ import time
 import unicodedata
 from array import array
 from bisect import bisect_left, insort
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from itertools import chain
 
@@ -390,10 +390,35 @@ class CatalogIndex:
     def _sorted_positions(self, sort: str) -> np.ndarray:
         if sort == "name":  # a stable sort: equal names stay in id order
             return np.asarray(sorted(range(len(self.names)), key=self.names.__getitem__))
+        first, second = self._sort_columns(sort)
+        return np.lexsort((second, first))  # stable: ties stay in id (position) order
+
+    def _sort_columns(self, sort: str) -> tuple[np.ndarray, np.ndarray]:
+        """A numeric sort's key, then downloads: descending, unknown values last."""
         key = self.sort_values[:, SORT_KEYS.index(sort)]
         downloads = self.sort_values[:, 0]
-        # Descending with unknown values last; lexsort is stable, so ties stay in id order.
-        return np.lexsort((np.nan_to_num(-downloads, nan=np.inf), np.nan_to_num(-key, nan=np.inf)))
+        return np.nan_to_num(-key, nan=np.inf), np.nan_to_num(-downloads, nan=np.inf)
+
+    def _orders_patched_from(self, older: CatalogIndex, written: np.ndarray) -> None:
+        """Take over the older copy's orders: the written rows are taken out and put back where
+        they sort now (a binary search each), instead of sorting 100,000 rows again (4-30 ms
+        per order) after every catalog write."""
+        written = np.unique(written)
+        for sort, order in list(older._orders.items()):
+            sort_key = self._sort_key(sort)
+            kept = order[~np.isin(order, written)]
+            moved = sorted(written.tolist(), key=sort_key)
+            at = [bisect_left(kept, sort_key(position), key=sort_key) for position in moved]
+            self._orders[sort] = np.insert(kept, at, moved)
+
+    def _sort_key(self, sort: str) -> Callable[[int], tuple]:
+        """A position's place in an order, as a comparable tuple (the tie-break is the position,
+        as in the stable sorts above)."""
+        if sort == "name":
+            names = self.names
+            return lambda position: (names[position], position)
+        first, second = self._sort_columns(sort)
+        return lambda position: (first[position], second[position], position)
 
     # Relevance -------------------------------------------------------------------------------
     def relevance_page(
@@ -508,8 +533,7 @@ class CatalogIndex:
             for position, name in zip(at.tolist(), read.names, strict=True)
         ):  # no dataset renamed or added (a refreshed count, a new licence): names carry over
             copy._by_name = self._by_name
-            if "name" in self._orders:
-                copy._orders["name"] = self._orders["name"]
+        copy._orders_patched_from(self, at)
         return copy
 
 

@@ -7,6 +7,7 @@ every kind and expect the patched copy to answer exactly as a copy read whole fr
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
@@ -64,6 +65,16 @@ def kept_copy() -> catalog_index.CatalogIndex:
     return catalog_index._newest[db.engine.url.render_as_string()]
 
 
+def orders_agree_with_a_whole_read() -> None:
+    """Every order the patched copy carried over is the order a whole read sorts afresh."""
+    patched = kept_copy()
+    whole = catalog_index.build(db.session, patched.version)
+    carried = dict(patched._orders)
+    assert set(carried) >= {"downloads", "likes", "name", "created", "trending", "updated"}
+    for sort, order in carried.items():
+        assert np.array_equal(order, whole.order(sort)), sort
+
+
 def write(*raws: dict) -> None:
     upsert_records(db.session, [record_from_raw(raw) for raw in raws])
     db.session.commit()
@@ -86,6 +97,8 @@ def test_a_write_is_patched_in_and_answers_as_a_whole_read():
         {"id": "acme/movie-reviews", "license": "cc0-1.0", "downloads": 1, "likes": 999},
         {"id": "squad", "description": "Questions about speech and data, answered from text."},
     )
+    search(db.session, SearchQuery(text="speech"))  # the copy patched, its orders carried over
+    orders_agree_with_a_whole_read()
     patched = answers()
     copy = kept_copy()
     assert copy is not first and copy.version == catalog_version(db.session)
@@ -100,6 +113,8 @@ def test_a_renamed_dataset_is_found_and_sorted_by_its_new_name():
     answers()
     search(db.session, SearchQuery(sort="name", per_page=100))  # the name order, then a rename
     write({"id": "aaa/squad-renamed", "aliases": ["squad"]})
+    search(db.session, SearchQuery(text="squad"))
+    orders_agree_with_a_whole_read()
     by_name = search(db.session, SearchQuery(sort="name", per_page=100))
     assert by_name.datasets[0].repo_id == "aaa/squad-renamed"
     assert kept_copy().patched_in
@@ -120,6 +135,7 @@ def test_many_small_writes_fold_into_the_base_and_still_agree(monkeypatch):
             }
         )
         search(db.session, SearchQuery(text="weather"))  # each write patched in on its own
+        orders_agree_with_a_whole_read()
     assert kept_copy().words.base is not first.words.base  # folded at least once
     assert answers() == answers_of_a_whole_read()
 
