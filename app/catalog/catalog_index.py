@@ -476,11 +476,34 @@ class CatalogIndex:
                 if self._by_name is None:
                     by_name: dict[str, list[int]] = {}
                     for position, name in enumerate(self.names):
-                        by_name.setdefault(name, []).append(position)
-                        if "/" in name:
-                            by_name.setdefault(name.rsplit("/", 1)[1], []).append(position)
+                        for key in _name_keys(name):
+                            by_name.setdefault(key, []).append(position)
                     self._by_name = by_name
         return self._by_name.get(text.strip().lower(), [])
+
+    def _names_patched_from(self, older: CatalogIndex, written: np.ndarray) -> None:
+        """Take over the older copy's names for exact matches (reading them afresh takes about
+        160 ms at 100,000 datasets), with the renamed and new datasets moved."""
+        by_name = older._by_name
+        if by_name is None:
+            return
+        renamed = [
+            (position, older.names[position] if position < len(older.names) else None, name)
+            for position, name in ((p, self.names[p]) for p in np.unique(written).tolist())
+            if position >= len(older.names) or older.names[position] != name
+        ]
+        if renamed:
+            by_name = dict(by_name)
+            for position, before, after in renamed:
+                for key in _name_keys(before or ""):
+                    rest = [held for held in by_name.get(key, ()) if held != position]
+                    if rest:
+                        by_name[key] = rest
+                    else:
+                        by_name.pop(key, None)
+                for key in _name_keys(after):
+                    by_name[key] = [*by_name.get(key, ()), position]
+        self._by_name = by_name
 
     # Keeping current -------------------------------------------------------------------------
     def patched(self, session: Session, version: datetime) -> CatalogIndex:
@@ -528,13 +551,16 @@ class CatalogIndex:
                 (rows, len(_LEXEMES)),
             )  # fmt: skip
         copy = CatalogIndex(version, ids, names, sort_values, lengths, facets, words, lexemes, True)
-        if not len(new_ids) and all(
-            self.names[position] == name
-            for position, name in zip(at.tolist(), read.names, strict=True)
-        ):  # no dataset renamed or added (a refreshed count, a new licence): names carry over
-            copy._by_name = self._by_name
+        copy._names_patched_from(self, at)
         copy._orders_patched_from(self, at)
         return copy
+
+
+def _name_keys(name: str) -> list[str]:
+    """What finds a dataset by exact name: its id and, after an owner, the name alone."""
+    if not name:
+        return []
+    return [name, name.rsplit("/", 1)[1]] if "/" in name else [name]
 
 
 # Shared by every copy in the process (append-only).

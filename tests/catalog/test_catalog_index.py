@@ -66,13 +66,17 @@ def kept_copy() -> catalog_index.CatalogIndex:
 
 
 def orders_agree_with_a_whole_read() -> None:
-    """Every order the patched copy carried over is the order a whole read sorts afresh."""
+    """Every order the patched copy carried over is the order a whole read sorts afresh, and
+    so are the exact names it carried over."""
     patched = kept_copy()
     whole = catalog_index.build(db.session, patched.version)
     carried = dict(patched._orders)
     assert set(carried) >= {"downloads", "likes", "name", "created", "trending", "updated"}
     for sort, order in carried.items():
         assert np.array_equal(order, whole.order(sort)), sort
+    assert patched._by_name is not None  # carried over, not left to be read again
+    whole.exact_name("")
+    assert {key: sorted(held) for key, held in patched._by_name.items()} == whole._by_name
 
 
 def write(*raws: dict) -> None:
