@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
 from sqlalchemy import Select, event
 from sqlalchemy.engine import Engine
@@ -32,6 +33,15 @@ def fetch_rows(session: Session, statement: Select) -> list[tuple]:
     rows cost about three times the driver's. Values are bound as parameters, as usual; only
     types needing no conversion (numbers, text) belong in such statements.
     """
+    return [row for chunk in fetch_chunks(session, statement, None) for row in chunk]
+
+
+def fetch_chunks(
+    session: Session, statement: Select, size: int | None = 10_000
+) -> Iterator[list[tuple]]:
+    """As fetch_rows, in lists of up to `size` rows (all at once when None): the driver makes
+    Python objects of one chunk at a time, so a read of millions of values (every dataset's
+    lexemes) never holds them all."""
     connection = session.connection()
     compiled = statement.compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
@@ -42,6 +52,10 @@ def fetch_rows(session: Session, statement: Select) -> list[tuple]:
     cursor = connection.connection.cursor()
     try:
         cursor.execute(compiled.string, params)
-        return cursor.fetchall()
+        if size is None:
+            yield cursor.fetchall()
+            return
+        while chunk := cursor.fetchmany(size):
+            yield chunk
     finally:
         cursor.close()

@@ -53,7 +53,7 @@ from sqlalchemy import Float, Select, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from app.catalog.textquery import WORD_RE, Term
-from app.database import fetch_rows
+from app.database import fetch_chunks, fetch_rows
 from app.models import Dataset, DatasetFacet
 
 log = logging.getLogger(__name__)
@@ -573,7 +573,10 @@ class _Read:
     """Rows read from the database, with their facet and word entries by row index."""
 
     def __init__(
-        self, rows: list[tuple], facet_rows: list[tuple], lexeme_rows: list[tuple] | None = None
+        self,
+        rows: list[tuple],
+        facet_rows: list[tuple],
+        lexeme_chunks: Iterable[list[tuple]] | None = None,
     ) -> None:
         self.ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
         self.names = [(row[1] or "").lower() for row in rows]
@@ -612,19 +615,24 @@ class _Read:
             (_FACETS.ids[key] for key in keys), dtype=np.int64, count=len(keys)
         )
 
-        # (dataset id, its lexemes) on PostgreSQL; None elsewhere
-        self.lexemes_read = lexeme_rows is not None
-        lexeme_rows = lexeme_rows or []
-        held = [row[1] or () for row in lexeme_rows]
-        lexemes = list(chain.from_iterable(held))
-        _LEXEMES.add_all(lexemes, sort=True)
-        self.lexeme_rows = np.repeat(
-            np.fromiter((row_of[row[0]] for row in lexeme_rows), np.int64, len(lexeme_rows)),
-            np.fromiter(map(len, held), np.int64, len(held)),
-        )
-        self.lexeme_columns = np.fromiter(
-            map(_LEXEMES.ids.__getitem__, lexemes), dtype=np.int64, count=len(lexemes)
-        )
+        # (dataset id, its lexemes) on PostgreSQL, in chunks; None elsewhere
+        self.lexemes_read = lexeme_chunks is not None
+        rows_of, columns_of = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for chunk in lexeme_chunks or ():
+            held = [row[1] or () for row in chunk]
+            lexemes = list(chain.from_iterable(held))
+            _LEXEMES.add_all(lexemes, sort=True)
+            rows_of.append(
+                np.repeat(
+                    np.fromiter((row_of[row[0]] for row in chunk), np.int64, len(chunk)),
+                    np.fromiter(map(len, held), np.int64, len(held)),
+                )
+            )
+            columns_of.append(
+                np.fromiter(map(_LEXEMES.ids.__getitem__, lexemes), np.int64, len(lexemes))
+            )
+        self.lexeme_rows = np.concatenate(rows_of)
+        self.lexeme_columns = np.concatenate(columns_of)
 
     @classmethod
     def empty(cls, postgresql: bool) -> _Read:
@@ -658,7 +666,7 @@ def _read(session: Session, only: list[int] | None = None) -> _Read:
     return _Read(
         fetch_rows(session, rows),
         fetch_rows(session, facet_rows),
-        None if lexeme_rows is None else fetch_rows(session, lexeme_rows),
+        None if lexeme_rows is None else fetch_chunks(session, lexeme_rows),
     )
 
 
