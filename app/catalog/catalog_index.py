@@ -487,22 +487,22 @@ class CatalogIndex:
         by_name = older._by_name
         if by_name is None:
             return
-        renamed = [
-            (position, older.names[position] if position < len(older.names) else None, name)
-            for position, name in ((p, self.names[p]) for p in np.unique(written).tolist())
-            if position >= len(older.names) or older.names[position] != name
-        ]
-        if renamed:
-            by_name = dict(by_name)
-            for position, before, after in renamed:
-                for key in _name_keys(before or ""):
-                    rest = [held for held in by_name.get(key, ()) if held != position]
-                    if rest:
-                        by_name[key] = rest
-                    else:
-                        by_name.pop(key, None)
-                for key in _name_keys(after):
-                    by_name[key] = [*by_name.get(key, ()), position]
+        copied = False
+        for position in np.unique(written).tolist():
+            before = older.names[position] if position < len(older.names) else ""
+            after = self.names[position]
+            if before == after:
+                continue
+            if not copied:  # the older copy's lookup stays as it was
+                by_name, copied = dict(by_name), True
+            for key in _name_keys(before):
+                rest = [held for held in by_name.get(key, ()) if held != position]
+                if rest:
+                    by_name[key] = rest
+                else:
+                    by_name.pop(key, None)
+            for key in _name_keys(after):
+                by_name[key] = [*by_name.get(key, ()), position]
         self._by_name = by_name
 
     # Keeping current -------------------------------------------------------------------------
