@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -143,30 +142,6 @@ def all_facet_values(session: Session, query: SearchQuery, facet: str) -> list[F
     query, _ = _check_topic(session, query, [])
     counted = counter.facet_counts(_filter_key(query, skip=facet), [facet])
     return _facet_values(facet, query.filters.get(facet, ()), counted[facet], None)
-
-
-def warm_index(app) -> threading.Thread:
-    """Read the catalog's search index in a background thread (a new worker's first search
-    would otherwise wait for it). Failures are logged: the first search then reads it."""
-
-    def read() -> None:
-        from app.extensions import db
-
-        with app.app_context():
-            try:
-                catalog_index.for_version(
-                    db.session,
-                    db.engine.url.render_as_string(),
-                    catalog_version(db.session),
-                )
-            except Exception:
-                app.logger.exception("could not read the search index in advance")
-            finally:
-                db.session.remove()
-
-    thread = threading.Thread(target=read, name="search-index-warm", daemon=True)
-    thread.start()
-    return thread
 
 
 # --------------------------------------------------------------------------------------------

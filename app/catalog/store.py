@@ -20,6 +20,8 @@ from app.models import Dataset, DatasetAlias, DatasetFacet, SyncState
 # do both): the in-memory search index (app.catalog.catalog_index) reads only rows changed since
 # its own version.
 CATALOG_VERSION = "catalog-version"
+# PostgreSQL: NOTIFY on this channel with every version bump (app.catalog.index_upkeep listens).
+CATALOG_CHANNEL = "catalog_changed"
 
 # Columns where an incoming "unknown" (None, "" or []) keeps what the mirror already knows:
 # a Hub list item without a card summary must not wipe the description we have.
@@ -228,6 +230,8 @@ def bump_catalog_version(session: Session) -> datetime:
         .values(finished_at=version)
         .execution_options(synchronize_session=False)
     )
+    if _is_postgresql(session):  # delivered at commit, to every worker's index upkeep
+        session.execute(select(func.pg_notify(CATALOG_CHANNEL, "")))
     return version
 
 

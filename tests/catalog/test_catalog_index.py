@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from app.catalog import catalog_index
 from app.catalog.records import record_from_raw
-from app.catalog.search import SearchQuery, clear_search_cache, search, warm_index
+from app.catalog.search import SearchQuery, clear_search_cache, search
 from app.catalog.store import bump_catalog_version, catalog_version, mark_changed, upsert_records
 from app.catalog.textquery import WORD_RE, parse_text_query
 from app.extensions import db
@@ -255,11 +255,3 @@ def test_postgresql_matching_follows_every_kind_of_write():
     assert [d.repo_id for d in found.datasets] == ["squad"]
     assert search(db.session, SearchQuery(text="crowdworkers encyclopedia")).total == 0  # old
     assert kept_copy().patched_in
-
-
-def test_a_new_worker_reads_the_index_before_its_first_search(app):
-    warm_index(app).join(timeout=60)
-    copy = kept_copy()
-    assert copy.version == catalog_version(db.session)
-    search(db.session, SearchQuery(text="speech"))
-    assert kept_copy() is copy  # the first search found it ready

@@ -1,0 +1,114 @@
+"""Each worker's search index, read as the worker starts and kept current in the background.
+
+A catalog write bumps the catalog version (app.catalog.store.bump_catalog_version). The first
+search in a worker that finds the version newer than its copy brings the copy up to date before
+it answers: at 100,000 datasets a patch costs 20-30 ms, and a whole read (a new worker) seconds.
+This thread takes both off the searches' path:
+
+- as the worker starts, it reads the index;
+- on PostgreSQL the version bump also sends NOTIFY on CATALOG_CHANNEL, delivered when the write
+  commits, in any process. The thread listens on a connection of its own and patches the copy
+  as soon as it hears, so the next search finds it current. A search that comes during the patch
+  waits for it, as before (catalog_index.for_version's lock). It also checks the version after
+  every QUIET_CHECK seconds of silence: a write made without the app (no NOTIFY) is caught then.
+- a lost connection is logged and reopened after a growing pause; searches patch for themselves
+  meanwhile, so nothing is ever stale for it.
+
+SQLite has no notifications: there the thread only reads the index at start, and the first
+search after a write patches (the embedded default is one process, and its patches are cheaper).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import psycopg
+from flask import Flask
+
+from app.catalog import catalog_index
+from app.catalog.store import CATALOG_CHANNEL, catalog_version
+
+log = logging.getLogger(__name__)
+
+RECONNECT_DELAYS = (1, 2, 5, 10, 30)  # seconds, then 30 until it connects
+QUIET_CHECK = 30.0  # seconds without a notification before the version is checked anyway
+APPLICATION_NAME = "dataset-explorer index upkeep"  # in pg_stat_activity
+
+
+class IndexUpkeep(threading.Thread):
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="search-index-upkeep", daemon=True)
+        self.app = app
+        self.listening = threading.Event()  # set while a LISTEN connection is open
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        self.bring_up_to_date()
+        with self.app.app_context():
+            from app.extensions import db
+
+            url = db.engine.url
+        if url.get_backend_name() != "postgresql":
+            return
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                self._listen(conninfo)
+                failures = 0
+            except psycopg.Error as error:
+                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                failures += 1
+                log.warning(
+                    "search index upkeep: no notifications (%s); searches patch the index "
+                    "themselves; trying again in %d s",
+                    str(error).strip() or type(error).__name__,
+                    delay,
+                )
+                self._stopping.wait(delay)
+
+    def _listen(self, conninfo: str) -> None:
+        with psycopg.connect(
+            conninfo, autocommit=True, connect_timeout=5, application_name=APPLICATION_NAME
+        ) as connection:
+            connection.execute(f"LISTEN {CATALOG_CHANNEL}")
+            self.listening.set()
+            try:
+                self.bring_up_to_date()  # whatever was written while nobody listened
+                quiet = 0.0
+                while not self._stopping.is_set():
+                    heard = any(True for _ in connection.notifies(timeout=1.0, stop_after=1))
+                    quiet = 0.0 if heard else quiet + 1.0
+                    if heard or quiet >= QUIET_CHECK:
+                        quiet = 0.0
+                        connection.execute("SELECT 1")  # a dead connection raises here
+                        self.bring_up_to_date()
+            finally:
+                self.listening.clear()
+
+    def bring_up_to_date(self) -> None:
+        """The kept copy brought to the stored version (one query when it already is)."""
+        from app.extensions import db
+
+        with self.app.app_context():
+            try:
+                catalog_index.for_version(
+                    db.session, db.engine.url.render_as_string(), catalog_version(db.session)
+                )
+            except Exception:
+                # The next search reads or patches the index itself.
+                log.exception("search index upkeep: could not bring the index up to date")
+            finally:
+                db.session.remove()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self.join(timeout)
+
+
+def keep_index_current(app: Flask) -> IndexUpkeep:
+    """Start the worker's upkeep thread (gunicorn.conf.py's post_worker_init)."""
+    upkeep = IndexUpkeep(app)
+    upkeep.start()
+    return upkeep
