@@ -302,6 +302,15 @@ class CatalogIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def prepare(self) -> None:
+        """Work out now what searches would otherwise work out on first use: every sort order
+        (25-130 ms each at 100,000 datasets), the exact names and the facet values present.
+        Patched copies carry the first two over (app.catalog.index_upkeep calls this)."""
+        for sort in (*SORT_KEYS, "name"):
+            self.order(sort)
+        self.exact_name("")
+        self._present_values()
+
     # Facets ----------------------------------------------------------------------------------
     def has_value(self, facet: str, value: str) -> bool:
         return (facet, value) in self._present_values()

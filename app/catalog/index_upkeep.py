@@ -5,7 +5,8 @@ search in a worker that finds the version newer than its copy brings the copy up
 it answers: at 100,000 datasets a patch costs 20-30 ms, and a whole read (a new worker) seconds.
 This thread takes both off the searches' path:
 
-- as the worker starts, it reads the index;
+- as the worker starts, it reads the index and works out its sort orders and exact names
+  (catalog_index.CatalogIndex.prepare), which the first searches would otherwise wait for;
 - on PostgreSQL the version bump also sends NOTIFY on CATALOG_CHANNEL, delivered when the write
   commits, in any process. The thread listens on a connection of its own and patches the copy
   as soon as it hears, so the next search finds it current. A search that comes during the patch
@@ -95,7 +96,7 @@ class IndexUpkeep(threading.Thread):
             try:
                 catalog_index.for_version(
                     db.session, db.engine.url.render_as_string(), catalog_version(db.session)
-                )
+                ).prepare()
             except Exception:
                 # The next search reads or patches the index itself.
                 log.exception("search index upkeep: could not bring the index up to date")

@@ -63,8 +63,13 @@ def test_a_new_worker_reads_the_index_before_its_first_search(upkeep):
     upkeep()
     wait_for(is_current, timeout=60)
     copy = kept_copy()
-    search(db.session, SearchQuery(text="speech"))
-    assert kept_copy() is copy  # the first search found it ready
+    wait_for(lambda: copy._present is not None, timeout=15)
+    # Every order and the exact names worked out before the first search wants them.
+    assert set(copy._orders) == {"downloads", "likes", "trending", "updated", "created", "name"}
+    assert copy.exact_name("squad")
+    for sort in ("relevance", "likes", "name"):
+        search(db.session, SearchQuery(text="speech", sort=sort))
+    assert kept_copy() is copy  # the first searches found it ready
 
 
 def test_a_committed_write_is_patched_in_before_any_search(upkeep):
