@@ -15,20 +15,24 @@ This thread takes both off the searches' path:
 - a lost connection is logged and reopened after a growing pause; searches patch for themselves
   meanwhile, so nothing is ever stale for it.
 
-SQLite has no notifications: there the thread only reads the index at start, and the first
-search after a write patches (the embedded default is one process, and its patches are cheaper).
+SQLite has no notifications. The embedded default is one process, so there the thread is woken
+by the commit of a catalog write in its own process (a session event), and checks the version
+after QUIET_CHECK seconds of silence for writes by other processes (`flask catalog sync`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
 
 import psycopg
 from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.catalog import catalog_index
-from app.catalog.store import CATALOG_CHANNEL, catalog_version
+from app.catalog.store import CATALOG_BUMPED, CATALOG_CHANNEL, catalog_version
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,9 @@ class IndexUpkeep(threading.Thread):
         super().__init__(name="search-index-upkeep", daemon=True)
         self.app = app
         self.listening = threading.Event()  # set while a LISTEN connection is open
+        self.woken = threading.Event()  # a catalog write committed in this process
         self._stopping = threading.Event()
+        _upkeeps.add(self)
 
     def run(self) -> None:
         self.bring_up_to_date()
@@ -51,6 +57,7 @@ class IndexUpkeep(threading.Thread):
 
             url = db.engine.url
         if url.get_backend_name() != "postgresql":
+            self._wait_for_writes_here()
             return
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
         failures = 0
@@ -68,6 +75,13 @@ class IndexUpkeep(threading.Thread):
                     delay,
                 )
                 self._stopping.wait(delay)
+
+    def _wait_for_writes_here(self) -> None:
+        while not self._stopping.is_set():
+            self.woken.wait(QUIET_CHECK)
+            self.woken.clear()
+            if not self._stopping.is_set():
+                self.bring_up_to_date()
 
     def _listen(self, conninfo: str) -> None:
         with psycopg.connect(
@@ -105,7 +119,23 @@ class IndexUpkeep(threading.Thread):
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
+        self.woken.set()
         self.join(timeout)
+
+
+_upkeeps: weakref.WeakSet[IndexUpkeep] = weakref.WeakSet()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_a_catalog_write(session: Session) -> None:
+    if session.info.pop(CATALOG_BUMPED, False):
+        for upkeep in list(_upkeeps):
+            upkeep.woken.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_a_rolled_back_write(session: Session) -> None:
+    session.info.pop(CATALOG_BUMPED, None)
 
 
 def keep_index_current(app: Flask) -> IndexUpkeep:

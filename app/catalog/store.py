@@ -22,6 +22,8 @@ from app.models import Dataset, DatasetAlias, DatasetFacet, SyncState
 CATALOG_VERSION = "catalog-version"
 # PostgreSQL: NOTIFY on this channel with every version bump (app.catalog.index_upkeep listens).
 CATALOG_CHANNEL = "catalog_changed"
+# In session.info until the write commits: the in-process wake-up of app.catalog.index_upkeep.
+CATALOG_BUMPED = "catalog_version_bumped"
 
 # Columns where an incoming "unknown" (None, "" or []) keeps what the mirror already knows:
 # a Hub list item without a card summary must not wipe the description we have.
@@ -232,6 +234,7 @@ def bump_catalog_version(session: Session) -> datetime:
     )
     if _is_postgresql(session):  # delivered at commit, to every worker's index upkeep
         session.execute(select(func.pg_notify(CATALOG_CHANNEL, "")))
+    session.info[CATALOG_BUMPED] = True
     return version
 
 

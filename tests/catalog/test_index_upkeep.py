@@ -1,9 +1,11 @@
-"""The worker's index upkeep: the index read as a worker starts and, on PostgreSQL, patched as
-soon as a catalog write commits, so searches do not wait for it."""
+"""The worker's index upkeep: the index read as a worker starts and patched as soon as a catalog
+write commits (on PostgreSQL from any process, on SQLite from its own), so searches do not wait
+for it."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -11,8 +13,9 @@ import sqlalchemy as sa
 from app.catalog import catalog_index, index_upkeep
 from app.catalog.records import record_from_raw
 from app.catalog.search import SearchQuery, clear_search_cache, search
-from app.catalog.store import catalog_version, upsert_records
+from app.catalog.store import CATALOG_VERSION, catalog_version, upsert_records
 from app.extensions import db
+from app.models import Dataset, SyncState
 from tests.jobs.conftest import wait_for
 
 
@@ -56,7 +59,15 @@ def write(repo_id: str, description: str) -> None:
 
 def postgresql_only() -> None:
     if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no notifications: its first search after a write patches")
+        pytest.skip("SQLite has no notifications (nor a connection to lose)")
+
+
+def started(thread: index_upkeep.IndexUpkeep) -> index_upkeep.IndexUpkeep:
+    """The thread once it has read the index and, on PostgreSQL, listens."""
+    wait_for(is_current, timeout=60)
+    if db.engine.dialect.name == "postgresql":
+        wait_for(thread.listening.is_set, timeout=15)
+    return thread
 
 
 def test_a_new_worker_reads_the_index_before_its_first_search(upkeep):
@@ -73,9 +84,7 @@ def test_a_new_worker_reads_the_index_before_its_first_search(upkeep):
 
 
 def test_a_committed_write_is_patched_in_before_any_search(upkeep):
-    postgresql_only()
-    thread = upkeep()
-    wait_for(thread.listening.is_set, timeout=60)
+    started(upkeep())
     first = kept_copy()
     write("newcomer/okapi-counts", "Okapi sightings along rivers.")
     wait_for(is_current, timeout=15)  # no search was made meanwhile
@@ -87,9 +96,7 @@ def test_a_committed_write_is_patched_in_before_any_search(upkeep):
 
 
 def test_an_uncommitted_write_is_not_heard_of(upkeep):
-    postgresql_only()
-    thread = upkeep()
-    wait_for(thread.listening.is_set, timeout=60)
+    started(upkeep())
     first = kept_copy()
     upsert_records(db.session, [record_from_raw({"id": "draft/set", "description": "Draft."})])
     db.session.rollback()
@@ -122,26 +129,23 @@ def test_a_lost_connection_is_reopened_and_writes_made_meanwhile_are_caught(upke
 
 
 def test_a_write_made_without_the_app_is_caught_after_a_quiet_spell(upkeep, monkeypatch):
-    postgresql_only()
     monkeypatch.setattr(index_upkeep, "QUIET_CHECK", 2.0)
-    thread = upkeep()
-    wait_for(thread.listening.is_set, timeout=60)
+    started(upkeep())
     first = kept_copy()
-    # A write by hand in SQL: a new version and a stamped row, but no NOTIFY.
-    db.session.execute(
-        sa.text(
-            "UPDATE sync_state SET finished_at = finished_at + interval '1 second' "
-            "WHERE name = 'catalog-version'"
+    # A write by hand (another process, plain SQL): a new version and a stamped row, but no
+    # NOTIFY and no commit in this process's sessions to wake the thread.
+    version = catalog_version(db.session) + timedelta(seconds=1)
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.update(SyncState)
+            .where(SyncState.name == CATALOG_VERSION)
+            .values(finished_at=version)
         )
-    )
-    db.session.execute(
-        sa.text(
-            "UPDATE datasets SET description = 'Wombat burrows.', changed_at = "
-            "(SELECT finished_at FROM sync_state WHERE name = 'catalog-version') "
-            "WHERE repo_id = 'squad'"
+        connection.execute(
+            sa.update(Dataset)
+            .where(Dataset.repo_id == "squad")
+            .values(description="Wombat burrows.", changed_at=version)
         )
-    )
-    db.session.commit()
     wait_for(is_current, timeout=15)
     assert kept_copy() is not first
     assert [d.repo_id for d in search(db.session, SearchQuery(text="wombat")).datasets] == ["squad"]
