@@ -6,11 +6,16 @@ import re
 import zlib
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from flask import Flask, current_app, url_for
+from markupsafe import Markup
 
 from app.catalog.vocabulary import FACETS, PER_PAGE_CHOICES, SORTS
+from app.lru import WeightedLRU
+
+if TYPE_CHECKING:
+    from app.models import Dataset
 
 # htmx settings, in a <meta> tag: no eval (the CSP forbids it), indicator styles come from our
 # CSS, history restores ask for the whole page, and error responses are swapped so people see them.
@@ -248,6 +253,35 @@ class DatasetRows:
         self.follower_counts = follower_counts
         self.urls = DatasetUrls()
         self.now = datetime.now(UTC)  # "3 days ago" against one clock for the whole page
+
+    def summary(self, dataset: Dataset, show_url: str, similarity: float | None = None) -> Markup:
+        """The row's catalog/_dataset_summary.html, kept rendered under everything it shows (a
+        rewritten row or a day passing makes a new entry): rendering it is about half a
+        results page's template time, and the same rows come back page after page."""
+        render = current_app.jinja_env.get_template(SUMMARY_TEMPLATE).module.dataset_summary
+        if similarity is not None:  # a score per query: not worth keeping
+            return render(dataset, show_url, self.now, similarity)
+        moment = dataset.last_modified or dataset.created_at
+        key = (
+            show_url, dataset.repo_id, dataset.pretty_name, dataset.description,
+            tuple(dataset.modalities or ()), tuple(dataset.task_categories or ()),
+            dataset.license, dataset.size_category, dataset.downloads, dataset.likes,
+            dataset.last_modified, dataset.created_at, relative_time(moment, self.now),
+        )  # fmt: skip
+        html = _summaries.get(key)
+        if html is None:
+            html = render(dataset, show_url, self.now)
+            _summaries.put(key, html)
+        return html
+
+
+SUMMARY_TEMPLATE = "catalog/_dataset_summary.html"
+SUMMARY_CHARS_KEPT = 8_000_000  # per process: some 5,000 rows, 10-20 MB
+_summaries = WeightedLRU(SUMMARY_CHARS_KEPT, lambda key, html: len(html) + len(key[3] or "") + 200)
+
+
+def clear_summaries() -> None:
+    _summaries.clear()
 
 
 def init_app(app: Flask) -> None:

@@ -4,11 +4,17 @@ what url_for, the buttons' own fragments and csrf_token() give."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, timedelta
 
 import pytest
 from flask import Flask, url_for
+from sqlalchemy import select
 
-from app.templating import ROW_ENDPOINTS, DatasetUrls, RowUrls
+from app.catalog.store import mark_changed
+from app.extensions import db
+from app.follows import service as follows
+from app.models import Dataset
+from app.templating import ROW_ENDPOINTS, DatasetRows, DatasetUrls, RowUrls, clear_summaries
 from tests.conftest import Auth, create_user
 
 HX = {"HX-Request": "true"}
@@ -138,3 +144,68 @@ def test_signed_out_rows_carry_the_sessions_token(client, small_catalog):
         "/follows/squad", data={"csrf_token": tokens[0], "action": "follow", "next": "/datasets"}
     )
     assert response.status_code == 303 and "/auth/login" in response.location
+
+
+# The rows' summaries are kept rendered per process (DatasetRows.summary): shared by everyone,
+# never stale.
+def summary_of_row(body: str, repo_id: str) -> str:
+    link = f'<a href="/datasets/{repo_id}">{repo_id}</a>'
+    (row,) = [row for row in ROW_RE.findall(body) if link in row]
+    return FORM_RE.sub("", row)
+
+
+def test_a_kept_summary_shows_the_rows_current_figures(client, small_catalog):
+    clear_summaries()
+    page = "/datasets?q=squad"
+    first = client.get(page, headers=HX).get_data(as_text=True)
+    assert client.get(page, headers=HX).get_data(as_text=True) == first  # drawn from the kept one
+    dataset = db.session.scalar(select(Dataset).where(Dataset.repo_id == "squad"))
+    dataset.downloads, dataset.license = 1_234_567, "cc0-1.0"
+    db.session.flush()
+    mark_changed(db.session, [dataset.id])
+    db.session.commit()
+    row = summary_of_row(client.get(page, headers=HX).get_data(as_text=True), "squad")
+    assert 'title="1,234,567">1.2M</dd>' in row and "<dd>cc0-1.0</dd>" in row
+    assert row != summary_of_row(first, "squad")
+
+
+def test_summaries_are_shared_but_each_person_gets_their_own_buttons(app, small_catalog):
+    clear_summaries()
+    clients = {}
+    for email in ("ann@example.com", "bob@example.com"):
+        user = create_user(email)
+        clients[email] = app.test_client()
+        Auth(clients[email]).login(email)
+    squad = db.session.scalar(select(Dataset).where(Dataset.repo_id == "squad"))
+    follows.set_following(db.session, user.id, squad.id, True)  # Bob follows it, Ann does not
+    db.session.commit()
+    page = "/datasets?q=squad"
+    ann = clients["ann@example.com"].get(page, headers=HX).get_data(as_text=True)
+    bob = clients["bob@example.com"].get(page, headers=HX).get_data(as_text=True)
+    assert summary_of_row(bob, "squad") == summary_of_row(ann, "squad")
+    pressed = {
+        name: forms_of_row(body, "squad")["follow"] for name, body in (("ann", ann), ("bob", bob))
+    }
+    assert 'aria-pressed="false"' in pressed["ann"] and 'aria-pressed="true"' in pressed["bob"]
+    assert TOKEN_RE.findall(ann)[0] != TOKEN_RE.findall(bob)[0]
+
+
+def test_a_kept_summary_says_how_long_ago_as_of_each_page(app, small_catalog):
+    dataset = db.session.scalar(select(Dataset).where(Dataset.last_modified.is_not(None)))
+    with app.test_request_context("/datasets"):
+        rows = DatasetRows("/datasets", "token", set(), set(), {})
+        rows.now = dataset.last_modified.replace(tzinfo=UTC) + timedelta(days=3)
+        assert ">3 days ago</time>" in rows.summary(dataset, "/datasets/x")
+        rows.now += timedelta(days=400)
+        assert ">1 year ago</time>" in rows.summary(dataset, "/datasets/x")
+
+
+def test_a_semantic_row_shows_its_similarity_and_the_same_summary(app, small_catalog):
+    dataset = db.session.scalar(select(Dataset).where(Dataset.repo_id == "squad"))
+    with app.test_request_context("/datasets"):
+        rows = DatasetRows("/datasets", "token", set(), set(), {})
+        plain = str(rows.summary(dataset, "/datasets/squad"))
+        scored = str(rows.summary(dataset, "/datasets/squad", 0.8312))
+    assert "<dt>Similarity</dt><dd>0.83</dd>" in scored and "Similarity" not in plain
+    without = scored.replace("<div><dt>Similarity</dt><dd>0.83</dd></div>", "")
+    assert same_markup(without) == same_markup(plain)
