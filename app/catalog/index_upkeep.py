@@ -29,10 +29,12 @@ import weakref
 import psycopg
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.catalog import catalog_index
 from app.catalog.store import CATALOG_BUMPED, CATALOG_CHANNEL, catalog_version
+from app.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +55,6 @@ class IndexUpkeep(threading.Thread):
     def run(self) -> None:
         self.bring_up_to_date()
         with self.app.app_context():
-            from app.extensions import db
-
             url = db.engine.url
         if url.get_backend_name() != "postgresql":
             self._wait_for_writes_here()
@@ -104,15 +104,18 @@ class IndexUpkeep(threading.Thread):
 
     def bring_up_to_date(self) -> None:
         """The kept copy brought to the stored version (one query when it already is)."""
-        from app.extensions import db
-
         with self.app.app_context():
             try:
                 catalog_index.for_version(
                     db.session, db.engine.url.render_as_string(), catalog_version(db.session)
                 ).prepare()
+            # Either way the next search reads or patches the index itself.
+            except DBAPIError as error:  # the database away: said without a traceback
+                log.warning(
+                    "search index upkeep: could not bring the index up to date (%s)",
+                    str(error.orig).strip() or type(error.orig).__name__,
+                )
             except Exception:
-                # The next search reads or patches the index itself.
                 log.exception("search index upkeep: could not bring the index up to date")
             finally:
                 db.session.remove()
