@@ -256,7 +256,7 @@ class DatasetRows:
 
     def summary(self, dataset: Dataset, show_url: str, similarity: float | None = None) -> Markup:
         """The row's catalog/_dataset_summary.html, kept rendered under everything it shows (a
-        rewritten row or a day passing makes a new entry): rendering it is about half a
+        rewritten row or a day passing makes a new entry): rendering it was about a quarter of a
         results page's template time, and the same rows come back page after page."""
         render = current_app.jinja_env.get_template(SUMMARY_TEMPLATE).module.dataset_summary
         if similarity is not None:  # a score per query: not worth keeping
@@ -277,6 +277,7 @@ class DatasetRows:
 
 SUMMARY_TEMPLATE = "catalog/_dataset_summary.html"
 SUMMARY_CHARS_KEPT = 8_000_000  # per process: some 5,000 rows, 10-20 MB
+# An entry weighs its HTML, the description in its key and a little for the rest of the key.
 _summaries = WeightedLRU(SUMMARY_CHARS_KEPT, lambda key, html: len(html) + len(key[3] or "") + 200)
 
 
