@@ -106,7 +106,6 @@ def _semantic_browse(query: SearchQuery, notices: list[str]):
         if not neighbours and not notices:
             notices = ["Search by meaning needs the catalog's vectors (flask embeddings build)."]
     result = SemanticPage(query, neighbours)
-    ids = [dataset.id for dataset in result.datasets]
     return render(
         "catalog/browse.html",
         "catalog/_semantic_results.html",
@@ -115,11 +114,16 @@ def _semantic_browse(query: SearchQuery, notices: list[str]):
         mode="semantic",
         notices=notices,
         links=SemanticLinks(query),
-        followed_ids=follows.followed_among(db.session, current_user.id, ids)
-        if current_user.is_authenticated
-        else set(),
-        follower_counts=follows.follower_counts(db.session, ids),
+        **_follows_on_page(result.datasets),
     )
+
+
+def _follows_on_page(datasets: list) -> dict:
+    """The rows' follow buttons and follower counts (the template's followed_ids and
+    follower_counts)."""
+    user_id = current_user.id if current_user.is_authenticated else None
+    followed, counts = follows.follows_on_page(db.session, user_id, [d.id for d in datasets])
+    return {"followed_ids": followed, "follower_counts": counts}
 
 
 @bp.get("/datasets")
@@ -130,12 +134,6 @@ def browse():
     result = search(db.session, query)
     notices = problems + result.notices
     links = BrowseLinks(result.query)
-    page_ids = [dataset.id for dataset in result.datasets]
-    followed = (
-        follows.followed_among(db.session, current_user.id, page_ids)
-        if current_user.is_authenticated
-        else set()
-    )
     response = render(
         "catalog/browse.html",
         "catalog/_results.html",
@@ -144,8 +142,7 @@ def browse():
         mode="words",
         notices=notices,
         links=links,
-        followed_ids=followed,
-        follower_counts=follows.follower_counts(db.session, page_ids),
+        **_follows_on_page(result.datasets),
     )
     if notices and wants_fragment():
         # Show the corrected state in the address bar, not the invalid one.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
@@ -42,28 +42,26 @@ def is_following(session: Session, user_id: int, dataset_id: int) -> bool:
     return found is not None
 
 
-def followed_among(session: Session, user_id: int, dataset_ids: list[int]) -> set[int]:
-    """Which of these datasets the user follows, in one query (for a page of results)."""
+def follows_on_page(
+    session: Session, user_id: int | None, dataset_ids: list[int]
+) -> tuple[set[int], dict[int, int]]:
+    """For a page of results, in one query: which of its datasets the user follows (none when
+    signed out) and how many followers each has."""
     if not dataset_ids:
-        return set()
-    rows = session.scalars(
-        select(Follow.dataset_id).where(
-            Follow.user_id == user_id, Follow.dataset_id.in_(dataset_ids)
-        )
+        return set(), {}
+    mine = (
+        func.max(case((Follow.user_id == user_id, 1), else_=0))
+        if user_id is not None
+        else literal(0)
     )
-    return set(rows)
-
-
-def follower_counts(session: Session, dataset_ids: list[int]) -> dict[int, int]:
-    """Followers of each dataset on a page, in one query."""
-    if not dataset_ids:
-        return {}
     rows = session.execute(
-        select(Follow.dataset_id, func.count(Follow.id))
+        select(Follow.dataset_id, func.count(Follow.id), mine)
         .where(Follow.dataset_id.in_(dataset_ids))
         .group_by(Follow.dataset_id)
-    )
-    return dict(rows.all())
+    ).all()
+    return {dataset_id for dataset_id, _, followed in rows if followed}, {
+        dataset_id: count for dataset_id, count, _ in rows
+    }
 
 
 def follower_count(session: Session, dataset_id: int) -> int:

@@ -37,6 +37,20 @@ def post_follow(
     return auth.post(f"/follows/{repo_id}", {"action": action, "next": next}, **kwargs)
 
 
+def test_a_page_learns_whom_it_shows_followed_and_every_follower_count(app, small_catalog):
+    ann, bob = create_user("ann@example.com"), create_user("bob@example.com")
+    reviews, squad = dataset_id(REVIEWS), dataset_id("squad")
+    unfollowed = dataset_id("someone/squad-translated-it")
+    for user, target in ((ann, reviews), (bob, reviews), (bob, squad)):
+        service.set_following(db.session, user.id, target, True)
+    page = [reviews, squad, unfollowed]
+    counts = {reviews: 2, squad: 1}
+    assert service.follows_on_page(db.session, ann.id, page) == ({reviews}, counts)
+    assert service.follows_on_page(db.session, bob.id, page) == ({reviews, squad}, counts)
+    assert service.follows_on_page(db.session, None, page) == (set(), counts)  # signed out
+    assert service.follows_on_page(db.session, ann.id, []) == (set(), {})
+
+
 def test_following_is_idempotent(app, small_catalog):
     user = create_user("ann@example.com")
     target = dataset_id(REVIEWS)
