@@ -170,8 +170,9 @@ _cache = WeightedLRU(CACHE_ITEMS, _items)
 
 
 def clear_search_cache() -> None:
-    """Forget every kept count and page (for the benchmark's first-hit timings)."""
+    """Forget every kept count, page and word's lexemes (for the benchmark's first-hit timings)."""
     _cache.clear()
+    _lexemes_of.clear()
 
 
 def _distinct(terms: list[Term]) -> list[Term]:
@@ -332,18 +333,30 @@ def _pg_lexemes(session: Session, terms: list[Term]) -> list[tuple[str, ...]]:
     """Each term's words as the english configuration turns them into lexemes, as
     plainto_tsquery and to_tsquery do (the configuration's dictionaries give a token at most one
     lexeme); none for a stop word."""
-    [row] = fetch_rows(
-        session,
-        select(
-            *(
-                func.tsvector_to_array(
-                    func.to_tsvector("english", literal(" ".join(term.words), SAString))
+    database = session.get_bind().url.render_as_string()
+    texts = [" ".join(term.words) for term in terms]
+    known = {text: _lexemes_of.get((database, text)) for text in texts}
+    missing = [text for text, lexemes in known.items() if lexemes is None]
+    if missing:
+        [row] = fetch_rows(
+            session,
+            select(
+                *(
+                    func.tsvector_to_array(func.to_tsvector("english", literal(text, SAString)))
+                    for text in missing
                 )
-                for term in terms
-            )
-        ),
-    )
-    return [tuple(found or ()) for found in row]
+            ),
+        )
+        for text, found in zip(missing, row, strict=True):
+            known[text] = tuple(found or ())
+            _lexemes_of.put((database, text), known[text])
+    return [known[text] for text in texts]
+
+
+# A text's lexemes under the english configuration do not change: kept per database, so a
+# search for words seen before makes no round trip for them.
+LEXEME_TEXTS_KEPT = 100_000
+_lexemes_of = WeightedLRU(LEXEME_TEXTS_KEPT, lambda key, lexemes: 1)
 
 
 def _text_matches(session: Session, terms: list[Term]) -> np.ndarray:

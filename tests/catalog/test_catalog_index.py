@@ -255,3 +255,30 @@ def test_postgresql_matching_follows_every_kind_of_write():
     assert [d.repo_id for d in found.datasets] == ["squad"]
     assert search(db.session, SearchQuery(text="crowdworkers encyclopedia")).total == 0  # old
     assert kept_copy().patched_in
+
+
+def test_postgresql_is_asked_for_a_words_lexemes_once(monkeypatch):
+    postgresql_only()
+    from app.catalog import search as search_module
+
+    statements: list[str] = []
+    fetch_rows = search_module.fetch_rows
+
+    def noted(session, statement):  # the statement still runs; it is only noted
+        statements.append(str(statement))
+        return fetch_rows(session, statement)
+
+    monkeypatch.setattr(search_module, "fetch_rows", noted)
+
+    def lexeme_questions(query: SearchQuery) -> int:
+        statements.clear()
+        search(db.session, query)
+        return sum("to_tsvector" in statement for statement in statements)
+
+    assert lexeme_questions(SearchQuery(text="speech recognition")) == 1
+    assert lexeme_questions(SearchQuery(text="recognition", sort="likes")) == 0  # known
+    assert lexeme_questions(SearchQuery(text="speech reviews")) == 1  # "reviews" is new
+    kept = search(db.session, SearchQuery(text="recognition")).total
+    clear_search_cache()  # the lexemes too
+    assert lexeme_questions(SearchQuery(text="recognition")) == 1
+    assert search(db.session, SearchQuery(text="recognition")).total == kept > 0
