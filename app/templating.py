@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from flask import Flask, current_app, url_for
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.catalog.vocabulary import FACETS, PER_PAGE_CHOICES, SORTS
 from app.lru import WeightedLRU
@@ -283,6 +283,28 @@ _summaries = WeightedLRU(SUMMARY_CHARS_KEPT, lambda key, html: len(html) + len(k
 
 def clear_summaries() -> None:
     _summaries.clear()
+
+
+class Lazy:
+    """A context value worked out only when a template prints it: context processors run for
+    every template, most fragments print none of the navigation's figures."""
+
+    def __init__(self, compute: Callable[[], object]) -> None:
+        self._compute = compute
+        self._done = False
+        self._value: object = None
+
+    @property
+    def value(self) -> object:
+        if not self._done:
+            self._value, self._done = self._compute(), True
+        return self._value
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __html__(self) -> str:
+        return str(escape(self.value))
 
 
 def init_app(app: Flask) -> None:

@@ -25,6 +25,7 @@ from app.follows.refresh import refresh_stale_followed
 from app.htmx import is_htmx, navigate_away, redirect_after_post, render
 from app.hub.service import hub_client
 from app.models import Dataset
+from app.templating import Lazy
 
 bp = Blueprint("follows", __name__)
 
@@ -165,4 +166,5 @@ def init_app(app) -> None:
         """The navigation's "Following (N)" and which datasets on a page are followed."""
         if not current_user.is_authenticated:
             return {"following_total": None}
-        return {"following_total": service.following_count(db.session, current_user.id)}
+        user_id = current_user.id
+        return {"following_total": Lazy(lambda: service.following_count(db.session, user_id))}
