@@ -50,6 +50,7 @@ class IndexUpkeep(threading.Thread):
         self.listening = threading.Event()  # set while a LISTEN connection is open
         self.woken = threading.Event()  # a catalog write committed in this process
         self._stopping = threading.Event()
+        self._failures = 0  # connection attempts failed in a row
         _upkeeps.add(self)
 
     def run(self) -> None:
@@ -60,14 +61,12 @@ class IndexUpkeep(threading.Thread):
             self._wait_for_writes_here()
             return
         conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        failures = 0
         while not self._stopping.is_set():
             try:
                 self._listen(conninfo)
-                failures = 0
             except psycopg.Error as error:
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-                failures += 1
+                delay = RECONNECT_DELAYS[min(self._failures, len(RECONNECT_DELAYS) - 1)]
+                self._failures += 1
                 log.warning(
                     "search index upkeep: no notifications (%s); searches patch the index "
                     "themselves; trying again in %d s",
@@ -89,6 +88,7 @@ class IndexUpkeep(threading.Thread):
         ) as connection:
             connection.execute(f"LISTEN {CATALOG_CHANNEL}")
             self.listening.set()
+            self._failures = 0  # connected: the next loss waits the shortest pause again
             try:
                 self.bring_up_to_date()  # whatever was written while nobody listened
                 quiet = 0.0
