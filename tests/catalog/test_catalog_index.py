@@ -36,13 +36,7 @@ QUERIES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def catalog(small_catalog):
-    catalog_index.clear()
-    clear_search_cache()
-    yield small_catalog
-    catalog_index.clear()
-    clear_search_cache()
+pytestmark = pytest.mark.usefixtures("fresh_index")
 
 
 def answers() -> list[tuple]:

@@ -12,19 +12,13 @@ import sqlalchemy as sa
 
 from app.catalog import catalog_index, index_upkeep
 from app.catalog.records import record_from_raw
-from app.catalog.search import SearchQuery, clear_search_cache, search
+from app.catalog.search import SearchQuery, search
 from app.catalog.store import CATALOG_VERSION, catalog_version, upsert_records
 from app.extensions import db
 from app.models import Dataset, SyncState
 from tests.jobs.conftest import wait_for
 
-
-@pytest.fixture(autouse=True)
-def catalog(small_catalog):
-    catalog_index.clear()
-    clear_search_cache()
-    yield small_catalog
-    catalog_index.clear()
+pytestmark = pytest.mark.usefixtures("fresh_index")
 
 
 @pytest.fixture
