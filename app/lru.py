@@ -31,6 +31,15 @@ class WeightedLRU:
             self._entries.move_to_end(key)
             return entry[0]
 
+    def get_or_make(self, key: Hashable, make: Callable[[], object]) -> object:
+        """The kept value, or `make()`'s, kept. Made outside the lock: two threads missing at
+        once both make it, and the second one's is kept."""
+        value = self.get(key)
+        if value is None:
+            value = make()
+            self.put(key, value)
+        return value
+
     def put(self, key: Hashable, value: object) -> None:
         weight = self._weigh(key, value)
         if weight > self.size:

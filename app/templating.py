@@ -253,12 +253,16 @@ class DatasetRows:
         self.follower_counts = follower_counts
         self.urls = DatasetUrls()
         self.now = datetime.now(UTC)  # "3 days ago" against one clock for the whole page
+        # The summary macro, looked up once for the page's rows.
+        self._render_summary = current_app.jinja_env.get_template(
+            SUMMARY_TEMPLATE
+        ).module.dataset_summary
 
     def summary(self, dataset: Dataset, show_url: str, similarity: float | None = None) -> Markup:
         """The row's catalog/_dataset_summary.html, kept rendered under everything it shows (a
         rewritten row or a day passing makes a new entry): rendering it was about a quarter of a
         results page's template time, and the same rows come back page after page."""
-        render = current_app.jinja_env.get_template(SUMMARY_TEMPLATE).module.dataset_summary
+        render = self._render_summary
         if similarity is not None:  # a score per query: not worth keeping
             return render(dataset, show_url, self.now, similarity)
         moment = dataset.last_modified or dataset.created_at
@@ -268,11 +272,7 @@ class DatasetRows:
             dataset.license, dataset.size_category, dataset.downloads, dataset.likes,
             dataset.last_modified, dataset.created_at, relative_time(moment, self.now),
         )  # fmt: skip
-        html = _summaries.get(key)
-        if html is None:
-            html = render(dataset, show_url, self.now)
-            _summaries.put(key, html)
-        return html
+        return _summaries.get_or_make(key, lambda: render(dataset, show_url, self.now))
 
 
 SUMMARY_TEMPLATE = "catalog/_dataset_summary.html"

@@ -28,3 +28,16 @@ def test_a_replaced_entry_counts_once_and_a_value_larger_than_the_cache_is_not_k
     assert cache.get("huge") is None and cache.get("a") == "aaaaaa"
     cache.clear()
     assert cache.get("a") is None and cache.weight == 0
+
+
+def test_get_or_make_makes_a_missing_value_once_and_keeps_it():
+    cache = WeightedLRU(10, lambda key, value: 1)
+    made = []
+
+    def make() -> str:
+        made.append("x")
+        return "value"
+
+    assert cache.get_or_make("k", make) == "value"
+    assert cache.get_or_make("k", make) == "value"
+    assert made == ["x"]

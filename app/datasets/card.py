@@ -111,12 +111,7 @@ def render_card(text: str, base_url: str) -> RenderedCard:
     """Markdown to safe HTML: no script, handlers, javascript: URLs, images or hx-* attributes.
 
     Kept per (text, base URL): the result is frozen, and its metadata is only read."""
-    key = (text, base_url)
-    card = _rendered.get(key)
-    if card is None:
-        card = _render(text, base_url)
-        _rendered.put(key, card)
-    return card
+    return _rendered.get_or_make((text, base_url), lambda: _render(text, base_url))
 
 
 def _render(text: str, base_url: str) -> RenderedCard:
