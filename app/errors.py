@@ -30,10 +30,15 @@ MESSAGES = {
 }
 
 
-def _render_error(code: int, description: str | None = None):
+def _render_error(code: int, description: str | None = None, **context):
     message = description if description and code != 500 else MESSAGES.get(code, MESSAGES[500])
     return render(
-        "errors/page.html", "errors/_message.html", status=code, code=code, message=message
+        "errors/page.html",
+        "errors/_message.html",
+        status=code,
+        code=code,
+        message=message,
+        **context,
     )
 
 
@@ -81,11 +86,12 @@ def init_app(app: Flask) -> None:
             return http_error(error)
         db.session.rollback()
         if isinstance(error, OperationalError | InterfaceError):
-            # The database is down, restarting or busy: a moment's state, not a bug. The page
-            # is drawn as for a visitor (nothing more to ask the database), sessions are kept.
+            # The database is down, restarting or busy: a moment's state, not a bug. Who is
+            # signed in cannot be asked, so the page offers no account links at all (not
+            # "Sign in" to someone who is); sessions are kept.
             app.logger.warning("Database unavailable: %s", type(error.orig).__name__)
             login_manager._update_request_context_with_user()  # the anonymous user
-            response = _render_error(503, MESSAGES[503])
+            response = _render_error(503, MESSAGES[503], account_unavailable=True)
             response.headers["Retry-After"] = "5"
             return response
         app.logger.exception("Unhandled error", exc_info=error)

@@ -32,3 +32,17 @@ def test_pages_that_need_the_database_say_so_with_a_503(make_app, unreachable_ur
 def test_the_sign_in_form_itself_needs_no_database(make_app, unreachable_url):
     client = make_app(TestConfig(unreachable_url)).test_client()
     assert client.get("/auth/login").status_code == 200
+
+
+def test_the_503_page_offers_no_account_links_while_who_is_signed_in_cannot_be_asked(
+    make_app, unreachable_url
+):
+    client = make_app(TestConfig(unreachable_url)).test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = "1"  # a person who signed in before the database went away
+    body = client.get("/datasets").get_data(as_text=True)
+    assert "The database cannot be reached just now" in body
+    assert "Sign in" not in body and "Register" not in body and "Sign out" not in body
+    assert 'href="/datasets"' in body  # the rest of the navigation is still there
+    with client.session_transaction() as session:
+        assert session["_user_id"] == "1"  # still signed in for when it is back
