@@ -315,7 +315,7 @@ def _start_request(sender: Flask, **_extra) -> None:
     }
     if request.url_rule is not None:
         attributes["http.route"] = request.url_rule.rule
-    parent = propagate.extract(request.headers)  # a `traceparent` from nginx or a client
+    parent = propagate.extract(request.headers)  # deploy/nginx.conf drops a client's
     started = current.start_span(
         endpoint or f"{request.method} (no route)",
         context=parent,

@@ -3,7 +3,7 @@
 No container engine runs here, so the Containerfile and compose.yaml are checked for what can
 be checked without one: every file they name exists, images are pinned, every service has a
 health check. gunicorn.conf.py is loaded as gunicorn loads it, and deploy/nginx.conf is checked
-by `nginx -t` where nginx is installed.
+by `nginx -t` and run in front of a header-recording upstream where nginx is installed.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ import re
 import runpy
 import shutil
 import subprocess
+import threading
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import requests
 import yaml
 
 from app.config import Config
-from tests.stack.harness import ROOT, render_nginx_conf
+from tests.stack.harness import ROOT, free_port, render_nginx_conf, wait_for
 
 CONTAINERFILE = (ROOT / "Containerfile").read_text()
 NGINX = (ROOT / "deploy" / "nginx.conf").read_text()
@@ -147,22 +150,80 @@ def test_nginx_limits_match_the_app_and_outlast_gunicorn(load_conf) -> None:
     assert "max-age=31536000, immutable" in NGINX
 
 
-def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
+def nginx_in(run_dir: Path, upstream_port: int, listen_port: int) -> list[str]:
+    """The nginx command line for deploy/nginx.conf pointed at these ports (skips without nginx)."""
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if nginx is None:
         pytest.skip("nginx is not installed (make stack-test installs it)")
     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp_path / "temp" / name).mkdir(parents=True)
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(render_nginx_conf(8000, 8080, ROOT, tmp_path))
+        (run_dir / "temp" / name).mkdir(parents=True)
+    conf = run_dir / "nginx.conf"
+    conf.write_text(render_nginx_conf(upstream_port, listen_port, ROOT, run_dir))
+    return [nginx, "-p", str(run_dir), "-c", str(conf), "-e", str(run_dir / "error.log")]
+
+
+def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     checked = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "error.log")],
-        capture_output=True,
-        text=True,
+        [*nginx_in(tmp_path, 8000, 8080), "-t"], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stderr
+
+
+class HeaderRecorder(BaseHTTPRequestHandler):
+    """An upstream standing in for gunicorn: answers 200 and keeps each request's headers."""
+
+    received: list = []
+
+    def do_GET(self) -> None:
+        self.received.append(self.headers)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_nginx_drops_a_clients_trace_headers_and_passes_only_a_sane_request_id(
+    tmp_path: Path,
+) -> None:
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), HeaderRecorder)
+    HeaderRecorder.received = []
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    listen = free_port()
+    command = nginx_in(tmp_path, upstream.server_address[1], listen)
+    nginx = subprocess.Popen([*command, "-g", "daemon off;"], stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{listen}"
+    try:
+        wait_for(
+            "nginx", lambda: requests.get(f"{base}/static/", timeout=2).status_code, timeout=10
+        )
+        requests.get(
+            f"{base}/datasets",
+            headers={
+                "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+                "tracestate": "vendor=chosen-by-the-client",
+                "X-Request-ID": "client-id-42",
+            },
+            timeout=5,
+        )
+        requests.get(f"{base}/topics", headers={"X-Request-ID": 'not "an" id'}, timeout=5)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        upstream.shutdown()
+        upstream.server_close()
+    traced, odd_id = HeaderRecorder.received
+    # The app would continue (or, with the flag 00, not record) a trace the client named.
+    assert traced.get("traceparent") is None and traced.get("tracestate") is None
+    assert traced["X-Request-ID"] == "client-id-42"
+    assert odd_id["X-Request-ID"] != 'not "an" id' and re.fullmatch(
+        r"[0-9a-f]{32}", odd_id["X-Request-ID"]
+    )
+    assert odd_id["X-Forwarded-For"] == "127.0.0.1" and odd_id["X-Forwarded-Proto"] == "http"
 
 
 # --- Containerfile and compose.yaml -------------------------------------------------------------
