@@ -29,8 +29,17 @@ class RequestLine:
     path: str
 
 
+@dataclass
+class HubTally:
+    """The Hub calls made for the work in hand: how many, and the seconds they took."""
+
+    calls: int = 0
+    seconds: float = 0.0
+
+
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _request_line: ContextVar[RequestLine | None] = ContextVar("request_line", default=None)
+_hub_tally: ContextVar[HubTally | None] = ContextVar("hub_tally", default=None)
 
 
 def valid_request_id(value: str | None) -> str | None:
@@ -50,18 +59,32 @@ def current_request_line() -> RequestLine | None:
     return _request_line.get()
 
 
-def bind(request_id: str | None, line: RequestLine | None = None) -> tuple[Token, Token]:
-    """Make `request_id` (and the request line) current; `unbind` the tokens afterwards."""
-    return _request_id.set(request_id), _request_line.set(line)
+def current_hub_tally() -> HubTally | None:
+    return _hub_tally.get()
 
 
-def unbind(tokens: tuple[Token, Token]) -> None:
+def count_hub_call(seconds: float) -> None:
+    """Add one Hub call to the tally of the work in hand (none outside a request or job)."""
+    tally = _hub_tally.get()
+    if tally is not None:
+        tally.calls += 1
+        tally.seconds += seconds
+
+
+def bind(request_id: str | None, line: RequestLine | None = None) -> tuple[Token, ...]:
+    """Make `request_id` (the request line, a fresh Hub tally) current; `unbind` the tokens
+    afterwards."""
+    return _request_id.set(request_id), _request_line.set(line), _hub_tally.set(HubTally())
+
+
+def unbind(tokens: tuple[Token, ...]) -> None:
     try:
-        _request_id.reset(tokens[0])
-        _request_line.reset(tokens[1])
+        for variable, token in zip((_request_id, _request_line, _hub_tally), tokens, strict=True):
+            variable.reset(token)
     except (RuntimeError, ValueError):  # already reset, or set in another context
         _request_id.set(None)
         _request_line.set(None)
+        _hub_tally.set(None)
 
 
 @contextmanager

@@ -47,16 +47,17 @@ def init_app(app: Flask) -> None:
         method = request.method if request.method in METHODS else "other"
         instruments.request_answered(endpoint, method, response.status_code, seconds)
         if logs.logs_requests(app.config):
+            fields = {
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 1),
+                "endpoint": endpoint,
+            }
+            hub = context.current_hub_tally()
+            if hub is not None and hub.calls:  # a slow request's first suspect
+                fields["hub_calls"] = hub.calls
+                fields["hub_ms"] = round(hub.seconds * 1000, 1)
             log.info(
-                "%s %s %s",
-                request.method,
-                loggable_path(),
-                response.status_code,
-                extra={
-                    "status": response.status_code,
-                    "duration_ms": round(seconds * 1000, 1),
-                    "endpoint": endpoint,
-                },
+                "%s %s %s", request.method, loggable_path(), response.status_code, extra=fields
             )
         return response
 

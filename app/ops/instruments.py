@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 from app.hub.errors import HubError, HubGated, HubNotFound, HubRateLimited, HubUnavailable
+from app.ops import context
 
 NAMESPACE = "dataset_explorer"
 
@@ -123,8 +124,10 @@ def hub_call() -> Iterator[None]:
         raise
     finally:
         outcome = hub_outcome(error)
+        seconds = time.perf_counter() - started
         HUB_CALLS.labels(outcome).inc()
-        HUB_CALL_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+        HUB_CALL_SECONDS.labels(outcome).observe(seconds)
+        context.count_hub_call(seconds)  # for the request's log line
 
 
 def hub_invalid_answer() -> None:

@@ -1,7 +1,8 @@
 """Logs: one JSON object per line (LOG_FORMAT=json) or plain text, each with the request id.
 
 Every log record gets `request_id`, `method` and `path` from the work in hand (app.ops.context),
-whichever logger made it; the request's own line adds `status` and `duration_ms`. Known secrets
+whichever logger made it; the request's own line adds `status`, `duration_ms`, `endpoint`, and
+`hub_calls` with `hub_ms` when it asked the Hub (time spent waiting on it). Known secrets
 (the Hub token, SECRET_KEY, METRICS_TOKEN, passwords in database or Redis URLs) and bearer
 tokens are replaced by "[redacted]" in whatever is written, as a last line of defence: the
 code does not log them in the first place.
@@ -32,7 +33,7 @@ STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
     "method",
     "path",
 }
-EXTRA_FIELDS = ("status", "duration_ms", "endpoint", "job_id")
+EXTRA_FIELDS = ("status", "duration_ms", "endpoint", "hub_calls", "hub_ms", "job_id")
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()

@@ -134,6 +134,32 @@ def test_the_request_id_goes_along_to_the_hub(app, client, hub, small_catalog): 
     assert {entry.headers.get("X-Request-Id") for entry in hub.requests} == {"trace-to-hub"}
 
 
+def test_the_request_line_says_how_long_it_waited_on_the_hub(
+    app,
+    client,
+    hub,  # noqa: F811
+    small_catalog,
+    caplog,
+):
+    hub.add_dataset("acme/slow-reviews", card="# Reviews\n")
+    hub.fail("latency", seconds=0.3, times=1)
+    caplog.set_level(logging.INFO)
+    with (
+        config_values(app, LOG_REQUESTS="1"),
+        talking_to(app, hub, HUB_ATTEMPTS=1, HUB_READ_TIMEOUT=2, HUB_BUDGET=4),
+    ):
+        assert client.get("/datasets/acme/slow-reviews").status_code == 200
+        asked = len(hub.requests)
+        assert client.get("/datasets/acme/slow-reviews").status_code == 200  # from the cache
+        assert client.get("/health").status_code == 200
+    cold, warm, health = request_lines(caplog)
+    assert cold["hub_calls"] == asked >= 1
+    assert 300 <= cold["hub_ms"] <= cold["duration_ms"]
+    assert len(hub.requests) == asked  # the second answer came from the cache...
+    assert "hub_calls" not in warm and "hub_ms" not in warm  # ...and says it asked nothing
+    assert "hub_calls" not in health
+
+
 def test_hub_calls_outside_a_request_carry_no_id(hub):  # noqa: F811
     from app.hub.client import HubClient
     from tests.hub.conftest import settings_for
