@@ -16,6 +16,35 @@ def assert_no_axe_violations(page: Page, when: str) -> None:
         pytest.fail(f"axe found problems {when}:\n{results.generate_report()}", pytrace=False)
 
 
+# What a keyboard test may ask of the focused element (an SVG node has no innerText and an
+# SVGAnimatedString for a class, hence the fallbacks).
+FOCUSED = """() => {
+  const e = document.activeElement;
+  return {tag: e.tagName.toUpperCase(), id: e.id, name: e.getAttribute("name"), value: e.value,
+          type: e.getAttribute("type"), rel: e.getAttribute("rel"),
+          cls: e.getAttribute("class") || "", role: e.getAttribute("role"),
+          label: e.getAttribute("aria-label"), pressed: e.getAttribute("aria-pressed"),
+          checked: e.checked === true,
+          text: (e.innerText || e.value || e.textContent || "").trim().slice(0, 80),
+          visible: e.matches(":focus-visible"),
+          inTray: e.closest("#selection-tray") !== null,
+          inMap: e.closest("figure.semantic-map") !== null,
+          inMapData: e.closest("details.map-data") !== null,
+          inSuggestions: e.closest("ul.suggestion-list") !== null};
+}"""
+
+
+def focused(page: Page) -> dict:
+    """What has keyboard focus: its tag, identity, state, text and where it sits."""
+    return page.evaluate(FOCUSED)
+
+
+def tab_until(page: Page, wanted, key: str = "Tab", limit: int = 150) -> dict:
+    """Press Tab (or Shift+Tab) until the focused element is the wanted one, as a keyboard
+    user would."""
+    return press_until(page, wanted, focused, key, limit)
+
+
 def press_until(page: Page, wanted, read, key: str = "Tab", limit: int = 150) -> dict:
     """Press `key` until `read(page)` (what has focus) is what `wanted` accepts."""
     current: dict = {}

@@ -19,7 +19,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, Response, expect
 
 from app.extensions import limiter
 from tests.browser.conftest import BrowserErrors
-from tests.browser.helpers import account_maker, press_until, tolerate_aborts_from_navigation
+from tests.browser.helpers import account_maker, focused, tab_until, tolerate_aborts_from_navigation
 
 pytestmark = pytest.mark.browser
 
@@ -189,22 +189,6 @@ def assert_same_document(page: Page) -> None:
 
 def post_response(page: Page, path: str) -> Callable[[Response], bool]:
     return lambda r: r.request.method == "POST" and r.url.split("?")[0].endswith(path)
-
-
-def focused(page: Page) -> dict:
-    return page.evaluate(
-        """() => {
-          const e = document.activeElement;
-          return {tag: e.tagName, id: e.id, type: e.getAttribute("type"),
-                  text: (e.innerText || e.value || "").trim().slice(0, 80),
-                  checked: e.checked === true, visible: e.matches(":focus-visible")};
-        }"""
-    )
-
-
-def tab_until(page: Page, wanted: Callable[[dict], bool], limit: int = 40) -> dict:
-    """Press Tab until the focused element is the wanted one, as a keyboard user would."""
-    return press_until(page, wanted, focused, "Tab", limit)
 
 
 def expect_field_error(page: Page, field_id: str, message: str | re.Pattern[str]) -> None:

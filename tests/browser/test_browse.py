@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.helpers import assert_no_axe_violations, press_until
+from tests.browser.helpers import assert_no_axe_violations, tab_until
 
 pytestmark = pytest.mark.browser
 
@@ -112,22 +112,6 @@ def expect_unfiltered_first_page(page: Page) -> None:
     expect(titles(page)).to_have_count(20)
     expect(titles(page).first).to_have_text("squad")  # most downloaded
     expect(chips(page)).to_have_count(0)
-
-
-def focused(page: Page) -> dict:
-    return page.evaluate(
-        """() => {
-          const e = document.activeElement;
-          return {tag: e.tagName, id: e.id, name: e.getAttribute("name"), value: e.value,
-                  rel: e.getAttribute("rel"), cls: e.className, checked: e.checked === true,
-                  text: e.textContent.trim().slice(0, 80), visible: e.matches(":focus-visible")};
-        }"""
-    )
-
-
-def tab_until(page: Page, wanted: Callable[[dict], bool], limit: int = 150) -> dict:
-    """Press Tab until the focused element is the wanted one, as a keyboard user would."""
-    return press_until(page, wanted, focused, "Tab", limit)
 
 
 # --- Journeys with a mouse -----------------------------------------------------------------------

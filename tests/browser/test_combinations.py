@@ -31,10 +31,11 @@ from tests.browser.conftest import BrowserErrors
 from tests.browser.helpers import (
     account_maker,
     assert_no_axe_violations,
-    press_until,
+    focused,
     reset_limits,
     sign_in,
     sign_in_by_keyboard,
+    tab_until,
     tolerate_aborts_from_navigation,
 )
 
@@ -214,26 +215,6 @@ def snippet(page: Page) -> Locator:
 
 def mix_answer(response) -> bool:
     return response.request.method == "POST" and response.url.endswith("/mix")
-
-
-def focused(page: Page) -> dict:
-    return page.evaluate(
-        """() => {
-          const e = document.activeElement;
-          return {tag: e.tagName, id: e.id, name: e.getAttribute("name"), value: e.value,
-                  type: e.getAttribute("type"), checked: e.checked === true,
-                  label: e.getAttribute("aria-label"), pressed: e.getAttribute("aria-pressed"),
-                  text: (e.innerText || "").trim().slice(0, 80),
-                  inTray: e.closest("#selection-tray") !== null,
-                  visible: e.matches(":focus-visible")};
-        }"""
-    )
-
-
-def tab_until(
-    page: Page, wanted: Callable[[dict], bool], key: str = "Tab", limit: int = 150
-) -> dict:
-    return press_until(page, wanted, focused, key, limit)
 
 
 def is_button(label: str) -> Callable[[dict], bool]:

@@ -9,7 +9,7 @@ of 20, 20 and 5. The Hub cache is emptied before each test, so each starts from 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from playwright.sync_api import Locator, Page, expect
 from app.extensions import db
 from app.hub.service import EXTENSION_KEY
 from app.models import HubCacheEntry
-from tests.browser.helpers import assert_no_axe_violations, press_until
+from tests.browser.helpers import assert_no_axe_violations, focused, tab_until
 from tests.fakehub import FakeHub
 from tests.hub.conftest import talking_to
 
@@ -165,21 +165,6 @@ def newer(page: Page) -> Locator:
 
 def results(page: Page) -> Locator:
     return page.locator("ol.dataset-list > li.dataset-row .dataset-title a")
-
-
-def focused(page: Page) -> dict:
-    return page.evaluate(
-        """() => {
-          const e = document.activeElement;
-          return {tag: e.tagName, id: e.id, rel: e.getAttribute("rel"),
-                  text: e.textContent.trim().slice(0, 80), visible: e.matches(":focus-visible")};
-        }"""
-    )
-
-
-def tab_until(page: Page, wanted: Callable[[dict], bool], limit: int = 150) -> dict:
-    """Press Tab until the focused element is the wanted one, as a keyboard user would."""
-    return press_until(page, wanted, focused, "Tab", limit)
 
 
 def mark_document(page: Page) -> None:

@@ -31,10 +31,11 @@ from tests.browser.conftest import BrowserErrors
 from tests.browser.helpers import (
     account_maker,
     assert_no_axe_violations,
-    press_until,
+    focused,
     reset_limits,
     sign_in,
     sign_in_by_keyboard,
+    tab_until,
     tolerate_aborts_from_navigation,
 )
 from tests.fakehub import FakeHub
@@ -210,25 +211,6 @@ def follower_count(page: Page) -> Locator:
 
 def following_rows(page: Page) -> Locator:
     return page.locator("ul.following-list > li.following-row")
-
-
-def focused(page: Page) -> dict:
-    return page.evaluate(
-        """() => {
-          const e = document.activeElement;
-          return {tag: e.tagName, id: e.id, label: e.getAttribute("aria-label"),
-                  pressed: e.getAttribute("aria-pressed"),
-                  text: (e.innerText || e.value || "").trim().slice(0, 80),
-                  visible: e.matches(":focus-visible")};
-        }"""
-    )
-
-
-def tab_until(
-    page: Page, wanted: Callable[[dict], bool], key: str = "Tab", limit: int = 150
-) -> dict:
-    """Press Tab (or Shift+Tab) until the focused element is the wanted one."""
-    return press_until(page, wanted, focused, key, limit)
 
 
 def is_button(label: str) -> Callable[[dict], bool]:

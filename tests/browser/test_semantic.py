@@ -25,7 +25,12 @@ from app.combinations import service
 from app.extensions import db
 from app.models import Dataset, User
 from app.semantic.topics import fit_topic_model
-from tests.browser.helpers import account_maker, assert_no_axe_violations, press_until, reset_limits
+from tests.browser.helpers import (
+    account_maker,
+    assert_no_axe_violations,
+    reset_limits,
+    tab_until,
+)
 from tests.semantic.conftest import topic_embedder  # noqa: F401  (the session's real model)
 
 pytestmark = pytest.mark.browser
@@ -88,26 +93,6 @@ def topics_fitted(
 
 
 # --- What a person sees --------------------------------------------------------------------------
-
-
-def focused(page: Page) -> dict:
-    return page.evaluate(
-        """() => {
-          const e = document.activeElement;
-          return {tag: e.tagName.toUpperCase(), id: e.id, name: e.getAttribute("name"),
-                  label: e.getAttribute("aria-label"), pressed: e.getAttribute("aria-pressed"),
-                  role: e.getAttribute("role"),
-                  text: (e.innerText || e.textContent || "").trim().slice(0, 80),
-                  inMap: e.closest("figure.semantic-map") !== null,
-                  inMapData: e.closest("details.map-data") !== null,
-                  inSuggestions: e.closest("ul.suggestion-list") !== null,
-                  inTray: e.closest("#selection-tray") !== null};
-        }"""
-    )
-
-
-def tab_until(page: Page, wanted: Callable[[dict], bool], key: str = "Tab") -> dict:
-    return press_until(page, wanted, focused, key)
 
 
 def section(page: Page) -> Locator:
