@@ -28,6 +28,7 @@ from app.extensions import db
 from app.models import Dataset, Follow, User
 from tests.conftest import FIXTURES, MIGRATIONS, PASSWORD, create_user, load_jsonl
 from tests.faults.conftest import AppServer, Browser, free_port, server_environment
+from tests.jobs.conftest import wait_for
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL"), reason="PostgreSQL runs only (TEST_DATABASE_URL)"
@@ -163,13 +164,6 @@ class Load:
     def __exit__(self, *exc) -> None:
         self.stopping.set()
         self.thread.join(REQUEST_TIMEOUT + 5)
-
-
-def wait_for(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_postgres_restarted_mid_load_fails_cleanly_then_recovers_without_an_app_restart(
