@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Select, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 
 @event.listens_for(Engine, "connect")
@@ -59,3 +60,21 @@ def fetch_chunks(
             yield chunk
     finally:
         cursor.close()
+
+
+@contextmanager
+def kept_after_commit(session: Session | scoped_session) -> Iterator[None]:
+    """Commits inside the block leave the objects already loaded as they are.
+
+    A commit expires every loaded object, and each is then read again by a query of its own
+    on its next use: work that commits each Hub answer as it arrives would read its
+    combination, members and datasets again after every one. Only for work that refreshes
+    what it knows it changed by statements that bypass the objects (`session.refresh`).
+    """
+    target = session() if isinstance(session, scoped_session) else session
+    before = target.expire_on_commit
+    target.expire_on_commit = False
+    try:
+        yield
+    finally:
+        target.expire_on_commit = before

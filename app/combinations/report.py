@@ -19,6 +19,7 @@ from app.catalog.vocabulary import FACETS
 from app.combinations.licenses import LicensedMember, LicenseVerdict, assess_licenses
 from app.combinations.mixture import MixPlan, MixSource, PlanError, mixing_probabilities, plan_all
 from app.combinations.sizes import Amount, SizeFacts, size_facts, sum_amounts
+from app.database import kept_after_commit
 from app.datasets import detail as hub_detail
 from app.hub.cache import Cached, is_fresh, peek_many
 from app.hub.client import HubClient
@@ -76,14 +77,16 @@ def gather(
         for name, (prefix, fetch) in HUB_ANSWERS.items():
             answer = cached[f"{prefix}:{dataset.repo_id}"]
             if not is_fresh(answer, ttl) and client is not None and time.monotonic() < deadline:
-                answer = fetch(session, client, dataset.repo_id, ttl)
+                # Each answer is committed as it comes; the rest of the report stays loaded.
+                with kept_after_commit(session):
+                    answer = fetch(session, client, dataset.repo_id, ttl)
                 fetched = True
             if answer.problem and answer.problem != "not fetched yet":
                 problems.append(answer.problem)
             answers[name] = answer
         detail = answers["detail"].value or {}
         if fetched:
-            session.refresh(dataset)  # a detail fetch refreshes the catalog row
+            session.refresh(dataset)  # a detail fetch rewrites the catalog row by statement
         sha = detail.get("sha") if isinstance(detail.get("sha"), str) else None
         facts.append(
             MemberFacts(
@@ -114,7 +117,8 @@ def record_assessed_commits(session: Session, facts: list[MemberFacts]) -> None:
             fact.member.assessed_sha = fact.sha
             changed = True
     if changed:
-        session.commit()
+        with kept_after_commit(session):  # nothing else changed: no need to read it again
+            session.commit()
 
 
 def _citation(info: object, card_answer: Cached) -> str | None:
