@@ -2,7 +2,8 @@
 
 A web request binds it (taken from nginx's X-Request-ID, or generated); a job binds the id of
 the request that queued it. Context variables follow the thread (and asyncio task) they were
-set in, so a job thread or an RQ worker binds its own.
+set in, so a job thread or an RQ worker binds its own. Each binding also starts a tally of the
+Hub calls made under it, which the request's log line reports.
 """
 
 from __future__ import annotations
