@@ -346,3 +346,17 @@ def test_members_of_a_combination_are_listed_in_the_order_they_were_added(ann):
         for r in ("squad", "acme/census-income", "acme/movie-reviews")
     ]
     assert positions == sorted(positions)
+
+
+def test_the_first_report_shows_what_the_hub_says_now_not_the_catalogs_older_row(hub_app, hub, ann):
+    # The catalog has the reviews as MIT with 10K-100K rows; the Hub now says otherwise.
+    hub.add_dataset("acme/movie-reviews", sizes=REVIEWS_SIZES, license="cc-by-nc-4.0")
+    hub.add_dataset("squad", sizes=SQUAD_SIZES, license="cc-by-sa-4.0")
+    for repo_id in ("acme/movie-reviews", "squad"):
+        assert select_dataset(ann, repo_id).status_code == 303
+    combination = db.session.scalar(select(Combination))
+    body = text(ann.get(f"/combinations/{combination.id}"))  # fetches the Hub's answers
+    assert "acme/movie-reviews (cc-by-nc-4.0)" in body
+    assert "(mit)" not in body
+    reviews = db.session.scalar(select(Dataset).where(Dataset.repo_id == "acme/movie-reviews"))
+    assert reviews.license == "cc-by-nc-4.0"  # the catalog row was rewritten, too
