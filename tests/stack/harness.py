@@ -119,10 +119,15 @@ http {{
 """
 
 
-def ensure_nginx() -> str:
-    found = shutil.which("nginx") or (
+def installed_nginx() -> str | None:
+    """nginx's path, or None when it is not installed."""
+    return shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
+
+
+def ensure_nginx() -> str:
+    found = installed_nginx()
     if found:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import runpy
-import shutil
 import subprocess
 import threading
 from datetime import timedelta
@@ -25,7 +24,7 @@ import requests
 import yaml
 
 from app.config import Config
-from tests.stack.harness import ROOT, free_port, render_nginx_conf, wait_for
+from tests.stack.harness import ROOT, free_port, installed_nginx, render_nginx_conf, wait_for
 
 CONTAINERFILE = (ROOT / "Containerfile").read_text()
 NGINX = (ROOT / "deploy" / "nginx.conf").read_text()
@@ -152,9 +151,7 @@ def test_nginx_limits_match_the_app_and_outlast_gunicorn(load_conf) -> None:
 
 def nginx_in(run_dir: Path, upstream_port: int, listen_port: int) -> list[str]:
     """The nginx command line for deploy/nginx.conf pointed at these ports (skips without nginx)."""
-    nginx = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
+    nginx = installed_nginx()
     if nginx is None:
         pytest.skip("nginx is not installed (make stack-test installs it)")
     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
